@@ -1,0 +1,61 @@
+"""The detector contract (interfaces only; implementations live beside this module)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from detectors.state import AccountTable, BlockSpec
+from schemas.wire import FlagRecord
+
+
+@dataclass(frozen=True, slots=True)
+class EventColumns:
+    """A batch of engagement events as columns, in processing order.
+
+    ``offset`` is the source message offset (all events of a batch message share it); ``keep`` is
+    False for events the duplicate filter dropped.
+    """
+
+    kind: np.ndarray  # int8 codes, schemas.wire.EVENT_KINDS order
+    ts: np.ndarray  # float64 event time, epoch seconds
+    target: np.ndarray  # int64 dense id of target_id
+    offset: np.ndarray  # int64
+    keep: np.ndarray  # bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileColumns:
+    ts: np.ndarray  # float64
+    account: np.ndarray  # int64 dense id
+    followers: np.ndarray  # int64
+    offset: np.ndarray  # int64
+
+
+class Detector(Protocol):
+    """A streaming detector: updates its block of per-account state from whole batches.
+
+    ``update`` must process events strictly in the given order, so that the result does not depend
+    on how a stream is cut into batches, and must skip updates already covered by a restored
+    checkpoint chunk (``table.chunk_off``). It returns, per account, a bit mask of flags that first
+    appeared in this batch (bit ``i`` is ``flag_kinds[i]``). Deciding *how much* a flag costs is the
+    scorer's job (:mod:`detectors.scoring`), not the detector's.
+    """
+
+    name: str
+    spec: BlockSpec
+    flag_kinds: tuple[str, ...]
+
+    def update(self, batch: EventColumns, table: AccountTable) -> np.ndarray: ...
+
+    def update_profiles(self, batch: ProfileColumns, table: AccountTable) -> None: ...
+
+    def flags(self, table: AccountTable, account: int) -> list[FlagRecord]:
+        """Current flags of one account, with reasons and evidence."""
+        ...
+
+    def counts(self, table: AccountTable, account: int) -> dict[str, int]:
+        """Plain counters shown beside the score."""
+        ...

@@ -1,0 +1,207 @@
+"""The batch step shared by the streaming worker and offline replay.
+
+:class:`PartitionCore` owns the state of one source partition: interned accounts, every detector's
+block, and the duplicate filter. :meth:`PartitionCore.step_events` takes validated events with
+their source offsets, turns them into columns (the only per-event Python is id interning and
+hashing input), and runs every detector's kernel over the whole batch.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from detectors.base import Detector, EventColumns, ProfileColumns
+from detectors.engagement import EngagementRate, RateParams
+from detectors.kernels.dedup import dedup_batch, rebuild_index
+from detectors.kernels.hashing import fnv1a_packed
+from detectors.scoring import authenticity
+from detectors.state import CHUNK_SHIFT, TOPIC_EVENTS, TOPIC_PROFILES, AccountTable
+from schemas.wire import EVENT_KINDS, EngagementEvent, ProfileSnapshot, ScoreRecord
+
+_KIND_CODE = {k: i for i, k in enumerate(EVENT_KINDS)}
+#: Events of one message get positions ``offset << POS_SHIFT | index`` in the duplicate filter.
+POS_SHIFT = 20
+#: Ids per checkpoint segment of the duplicate filter (16 B each: 256 KiB raw).
+DEDUP_SEGMENT = 1 << 14
+
+
+def hash_ids(ids: Sequence[str]) -> np.ndarray:
+    """Stable 64-bit FNV-1a hashes of strings (same value in every process)."""
+    if not ids:
+        return np.zeros(0, dtype=np.uint64)
+    encoded = [s.encode() for s in ids]
+    ends = np.cumsum(np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded)))
+    buf = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    return fnv1a_packed(buf, ends)  # type: ignore[no-any-return]
+
+
+class DedupFilter:
+    """Remembers the last ``capacity`` event ids of a partition (see :mod:`detectors.kernels.dedup`)."""
+
+    def __init__(self, capacity: int) -> None:
+        cap = 1 << max(10, (capacity - 1).bit_length())
+        cap = max(cap, DEDUP_SEGMENT)
+        self.ring_h = np.zeros(cap, dtype=np.uint64)
+        self.ring_o = np.full(cap, -1, dtype=np.int64)
+        self.index = np.full(4 * cap, -1, dtype=np.int64)
+        self.state = np.zeros(2, dtype=np.int64)  # [ids ever inserted, inserts since rebuild]
+        self._saved = 0  # ids inserted at the last checkpoint
+
+    def keep(self, hashes: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        return dedup_batch(hashes, positions, self.ring_h, self.ring_o, self.index, self.state)  # type: ignore[no-any-return]
+
+    def dirty_segments(self) -> list[int]:
+        cap = self.ring_h.shape[0]
+        n, saved = int(self.state[0]), self._saved
+        if n == saved:
+            return []
+        if n - saved >= cap:
+            return list(range(cap // DEDUP_SEGMENT))
+        segs = {(p % cap) // DEDUP_SEGMENT for p in range(saved, n, DEDUP_SEGMENT)}
+        segs.add(((n - 1) % cap) // DEDUP_SEGMENT)
+        return sorted(segs)
+
+    def dump_segment(self, s: int) -> bytes:
+        lo, hi = s * DEDUP_SEGMENT, (s + 1) * DEDUP_SEGMENT
+        buf = io.BytesIO()
+        np.savez(buf, allow_pickle=False, h=self.ring_h[lo:hi], o=self.ring_o[lo:hi],
+                 n=np.asarray([self.state[0], s, self.ring_h.shape[0]], dtype=np.int64))
+        return buf.getvalue()
+
+    def mark_saved(self) -> None:
+        self._saved = int(self.state[0])
+
+    def load_segments(self, blobs: Iterable[bytes]) -> None:
+        n_total = 0
+        for blob in blobs:
+            with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+                n, s, cap = (int(x) for x in z["n"])
+                if cap != self.ring_h.shape[0]:
+                    continue  # capacity changed since: the filter restarts empty, replay refills it
+                lo = s * DEDUP_SEGMENT
+                self.ring_h[lo : lo + DEDUP_SEGMENT] = z["h"]
+                self.ring_o[lo : lo + DEDUP_SEGMENT] = z["o"]
+                n_total = max(n_total, n)
+        self.state[0] = n_total
+        self.state[1] = 0
+        rebuild_index(self.ring_h, np.int64(n_total), self.index)
+        self._saved = n_total
+
+
+@dataclass(slots=True)
+class StepResult:
+    touched: np.ndarray  # dense ids whose state changed
+    new_flags: list[tuple[int, str]]  # (dense id, flag kind) first raised in this batch
+    applied: int
+    duplicates: int
+    kind_counts: np.ndarray  # valid events per kind code (duplicates included)
+    max_ts: float
+
+
+@dataclass(frozen=True)
+class CoreParams:
+    rate: RateParams = RateParams()
+    dedup_capacity: int = 1 << 18
+
+
+class PartitionCore:
+    """Detector state of one source partition and the batch step over it."""
+
+    def __init__(self, partition: int, params: CoreParams | None = None) -> None:
+        self.partition = partition
+        self.params = params or CoreParams()
+        self.rate = EngagementRate(self.params.rate)
+        self.detectors: tuple[Detector, ...] = (self.rate,)
+        self.table = AccountTable([d.spec for d in self.detectors])
+        self.dedup = DedupFilter(self.params.dedup_capacity)
+        #: highest source offset processed, per source topic (events, profiles)
+        self.processed = np.full(2, -1, dtype=np.int64)
+
+    # --- the batch step ------------------------------------------------------------------------
+    def step_events(self, events: Sequence[EngagementEvent], offsets: Sequence[int] | np.ndarray,
+                    index_in_msg: Sequence[int] | np.ndarray | None = None) -> StepResult:
+        """Apply events in order; ``offsets[i]`` is the source offset of event i's message."""
+        n = len(events)
+        if n == 0:
+            return StepResult(np.zeros(0, dtype=np.int64), [], 0, 0, np.zeros(len(EVENT_KINDS), np.int64), -np.inf)
+        off = np.asarray(offsets, dtype=np.int64)
+        sub = np.asarray(index_in_msg if index_in_msg is not None else np.zeros(n), dtype=np.int64)
+        kind = np.fromiter((_KIND_CODE[e.kind] for e in events), dtype=np.int8, count=n)
+        ts = np.fromiter((e.ts for e in events), dtype=np.float64, count=n)
+        target = self.table.intern([e.target_id for e in events])
+        hashes = hash_ids([e.event_id for e in events])
+        keep = self.dedup.keep(hashes, (off << POS_SHIFT) | sub)
+        cols = EventColumns(kind=kind, ts=ts, target=target, offset=off, keep=keep)
+        applied = keep & (off > self.table.chunk_off[TOPIC_EVENTS][target >> CHUNK_SHIFT])
+        new_flags: list[tuple[int, str]] = []
+        for det in self.detectors:
+            mask = det.update(cols, self.table)
+            for a in np.flatnonzero(mask):
+                for bit, fk in enumerate(det.flag_kinds):
+                    if mask[a] & (1 << bit):
+                        new_flags.append((int(a), fk))
+        self.processed[TOPIC_EVENTS] = max(int(self.processed[TOPIC_EVENTS]), int(off.max()))
+        return StepResult(np.unique(target[applied]), new_flags, int(applied.sum()), int((~keep).sum()),
+                          np.bincount(kind, minlength=len(EVENT_KINDS)), float(ts.max()))
+
+    def step_profiles(self, profiles: Sequence[ProfileSnapshot], offsets: Sequence[int] | np.ndarray
+                      ) -> np.ndarray:
+        n = len(profiles)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        off = np.asarray(offsets, dtype=np.int64)
+        cols = ProfileColumns(
+            ts=np.fromiter((p.ts for p in profiles), dtype=np.float64, count=n),
+            account=self.table.intern([p.account_id for p in profiles]),
+            followers=np.fromiter((p.followers for p in profiles), dtype=np.int64, count=n),
+            offset=off)
+        for det in self.detectors:
+            det.update_profiles(cols, self.table)
+        self.processed[TOPIC_PROFILES] = max(int(self.processed[TOPIC_PROFILES]), int(off.max()))
+        return np.unique(cols.account)
+
+    # --- reading results -----------------------------------------------------------------------
+    def score(self, a: int) -> ScoreRecord:
+        flags = [f for det in self.detectors for f in det.flags(self.table, a)]
+        counts: dict[str, int] = {}
+        for det in self.detectors:
+            counts.update(det.counts(self.table, a))
+        last = self.rate.last_ts(self.table, a)
+        return ScoreRecord(
+            account_id=self.table.ids[a], authenticity=authenticity(flags), flags=flags, counts=counts,
+            followers=self.rate.followers(self.table, a), updated_at=last if np.isfinite(last) else 0.0,
+            partition=self.partition, offset=int(self.processed[TOPIC_EVENTS]))
+
+    def scores(self, accounts: Iterable[int]) -> list[ScoreRecord]:
+        return [self.score(int(a)) for a in accounts]
+
+    def all_accounts(self) -> range:
+        return range(len(self.table))
+
+    # --- checkpoints ---------------------------------------------------------------------------
+    def checkpoint(self) -> list[tuple[str, bytes]]:
+        """Serialize what changed since the last checkpoint as (key, value) pairs.
+
+        Account chunks come first in ascending order, so a checkpoint cut short by a crash leaves
+        only the newest chunks missing; every chunk carries the offsets it covers.
+        """
+        covered = (int(self.processed[0]), int(self.processed[1]))
+        out = [(f"acct:{c:08d}", self.table.dump_chunk(c, covered)) for c in self.table.dirty_chunks()]
+        out += [(f"dedup:{s:06d}", self.dedup.dump_segment(s)) for s in self.dedup.dirty_segments()]
+        self.dedup.mark_saved()
+        return out
+
+    @classmethod
+    def restore(cls, partition: int, blobs: Mapping[str, bytes], params: CoreParams | None = None
+                ) -> PartitionCore:
+        core = cls(partition, params)
+        core.table.load_chunks(v for k, v in blobs.items() if k.startswith("acct:"))
+        core.dedup.load_segments(v for k, v in blobs.items() if k.startswith("dedup:"))
+        if len(core.table):
+            used = core.table.chunk_off[:, : core.table.n_chunks_used()]
+            core.processed[:] = used.max(axis=1)
+        return core

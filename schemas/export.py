@@ -1,0 +1,20 @@
+"""JSON Schema export of the wire contract (``trustream schema``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.wire import Alert, DeadLetter, EngagementEvent, ProfileSnapshot, ScoreRecord
+
+WIRE_MODELS = {
+    "engagement_event": EngagementEvent,
+    "profile_snapshot": ProfileSnapshot,
+    "score": ScoreRecord,
+    "alert": Alert,
+    "dead_letter": DeadLetter,
+}
+
+
+def json_schemas() -> dict[str, Any]:
+    """One JSON Schema per wire object, keyed by name."""
+    return {name: model.model_json_schema() for name, model in WIRE_MODELS.items()}

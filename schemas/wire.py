@@ -1,0 +1,147 @@
+"""Pydantic models of the JSON objects carried by trustream's Kafka topics."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+EventKind = Literal["like", "comment", "follow", "unfollow", "post"]
+
+#: Event kinds in the order of their integer codes inside the numba core.
+EVENT_KINDS: tuple[str, ...] = ("like", "comment", "follow", "unfollow", "post")
+
+#: Longest id accepted for accounts, posts and events (bytes of UTF-8 are not checked, characters are).
+MAX_ID_LEN = 256
+#: Longest comment text kept; longer texts fail validation rather than being silently cut.
+MAX_TEXT_LEN = 8192
+
+
+def _finite(v: float) -> float:
+    if not math.isfinite(v):
+        raise ValueError("must be a finite number")
+    return v
+
+
+class _Wire(BaseModel):
+    # Unknown fields are ignored (forward compatibility); values are never coerced from strings.
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+
+class EngagementEvent(_Wire):
+    """One engagement event: like, comment, follow, unfollow or post.
+
+    ``ts`` is event time in epoch seconds. For ``post``, ``actor_id == target_id`` is the creator.
+    Likes and comments name the creator in ``target_id`` and the post in ``post_id`` when known.
+    Events are keyed (and so partitioned) by ``target_id``.
+    """
+
+    event_id: str = Field(min_length=1, max_length=MAX_ID_LEN)
+    kind: EventKind
+    ts: float = Field(description="event time, epoch seconds")
+    actor_id: str = Field(min_length=1, max_length=MAX_ID_LEN)
+    target_id: str = Field(min_length=1, max_length=MAX_ID_LEN)
+    post_id: str | None = Field(default=None, max_length=MAX_ID_LEN)
+    text: str | None = Field(default=None, max_length=MAX_TEXT_LEN)
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _ts_number(cls, v: Any) -> Any:
+        # strict mode refuses ints for floats; JSON writers often emit whole seconds as ints.
+        if isinstance(v, int) and not isinstance(v, bool):
+            return float(v)
+        return v
+
+    @field_validator("ts")
+    @classmethod
+    def _ts_finite(cls, v: float) -> float:
+        return _finite(v)
+
+    @model_validator(mode="after")
+    def _post_is_self(self) -> EngagementEvent:
+        if self.kind == "post" and self.actor_id != self.target_id:
+            raise ValueError("a post event must have actor_id == target_id (the creator)")
+        return self
+
+
+class ProfileSnapshot(_Wire):
+    """A snapshot of an account's public profile at event time ``ts``; keyed by ``account_id``."""
+
+    account_id: str = Field(min_length=1, max_length=MAX_ID_LEN)
+    ts: float
+    followers: int = Field(ge=0)
+    following: int = Field(ge=0)
+    posts: int = Field(ge=0)
+    created_at: float | None = None
+    has_avatar: bool | None = None
+    bio_len: int | None = Field(default=None, ge=0)
+    is_private: bool | None = None
+    username: str | None = Field(default=None, max_length=MAX_ID_LEN)
+
+    @field_validator("ts", "created_at", mode="before")
+    @classmethod
+    def _ts_number(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return float(v)
+        return v
+
+    @field_validator("ts")
+    @classmethod
+    def _ts_finite(cls, v: float) -> float:
+        return _finite(v)
+
+
+FlagKind = Literal["engagement_spike", "follower_spike", "pod", "bot", "purchased_engagement",
+                   "purchased_followers"]
+
+
+class FlagRecord(_Wire):
+    """A flag raised on an account, with reasons a brand can read and the evidence behind them."""
+
+    kind: FlagKind
+    score: float = Field(ge=0.0, le=1.0)
+    first_ts: float
+    last_ts: float
+    reasons: list[str]
+    evidence: dict[str, Any]
+
+
+class ScoreRecord(_Wire):
+    """Current authenticity of one account, as published on the ``scores`` topic (key: account_id)."""
+
+    account_id: str
+    authenticity: int = Field(ge=0, le=100)
+    flags: list[FlagRecord]
+    counts: dict[str, int]
+    followers: int | None
+    updated_at: float = Field(description="event time of the newest event reflected, epoch seconds")
+    partition: int
+    offset: int = Field(description="source offset of the newest event reflected")
+
+
+class Alert(_Wire):
+    """Published on the ``alerts`` topic when a flag first appears on an account.
+
+    ``alert_id`` is deterministic (account, kind, first_ts), so a consumer can drop the repeats
+    that at-least-once delivery may produce after a worker restart.
+    """
+
+    alert_id: str
+    account_id: str
+    flag: FlagRecord
+    authenticity: int
+    raised_at: float = Field(description="event time at which the flag was raised")
+
+
+class DeadLetter(_Wire):
+    """Published on the ``dlq`` topic for input that could not be used, with the original bytes."""
+
+    reason: str
+    detail: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    index: int | None = Field(description="position inside a batch message, null for the whole message")
+    original_b64: str = Field(description="the original message value (or batch item) in base64")
+    received_at: float

@@ -1,0 +1,1 @@
+"""Running services of trustream: the Faust worker, the scores API, the brokers, the CLI."""

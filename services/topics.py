@@ -1,0 +1,67 @@
+"""Creating trustream's topics up front, with the partition counts the design relies on."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from services.settings import Settings
+
+
+def checkpoint_topic(settings: Settings) -> str:
+    """Worker state checkpoints; co-partitioned with ``events`` (see services.worker.checkpoint)."""
+    return f"{settings.topic_prefix}{settings.app_id}-checkpoints"
+
+
+def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
+    n = settings.partitions
+    compact = {"cleanup.policy": "compact"}
+    return {
+        settings.topic("events"): (n, {}),
+        settings.topic("profiles"): (n, {}),
+        settings.topic("scores"): (n, {}),
+        settings.topic("alerts"): (n, {}),
+        settings.topic("dlq"): (1, {}),
+        checkpoint_topic(settings): (n, {} if settings.embedded else compact),
+    }
+
+
+async def connect_admin(settings: Settings, timeout: float = 30.0) -> AIOKafkaAdminClient:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        admin = AIOKafkaAdminClient(**settings.kafka_client_kwargs())
+        try:
+            await admin.start()
+            return admin
+        except KafkaConnectionError:
+            await admin.close()
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create missing topics; refuse to run on an existing topic with the wrong partition count."""
+    admin = await connect_admin(settings)
+    try:
+        specs = topic_specs(settings)
+        existing = set(await admin.list_topics())
+        new = [NewTopic(name, n, settings.replication_factor, topic_configs=cfg)
+               for name, (n, cfg) in specs.items() if name not in existing]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass  # another process created them first
+        described: Any = await admin.describe_topics([t for t in specs if t in existing])
+        for desc in described:
+            name = desc["topic"]
+            have, want = len(desc["partitions"]), specs[name][0]
+            if have and have != want:
+                raise RuntimeError(f"topic {name} has {have} partitions, trustream is configured for {want} "
+                                   "(TRUSTREAM_PARTITIONS); state is partitioned like the events topic")
+    finally:
+        await admin.close()

@@ -1,0 +1,1 @@
+"""The streaming worker: a Faust app whose agent feeds batches to the detector core."""

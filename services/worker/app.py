@@ -1,0 +1,180 @@
+"""The Faust app: one agent over the events and profiles topics, feeding batches to the core.
+
+Faust keeps the consumer group, partition assignment, offsets and delivery; per-account state
+lives in numpy arrays inside :class:`services.worker.processor.BatchProcessor`, checkpointed to a
+Kafka topic (:mod:`services.worker.checkpoint`). Events are acked only once a checkpoint covers
+them, so the committed offset never passes the restored state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from typing import Any
+
+import faust
+import orjson
+
+from services import metrics
+from services.settings import Settings
+from services.topics import checkpoint_topic
+from services.worker.checkpoint import read_partition
+from services.worker.processor import BatchProcessor, InMessage, Outputs
+
+log = logging.getLogger("trustream.worker")
+
+#: Score records per message on the scores topic.
+SCORES_PER_MESSAGE = 500
+
+
+def _credentials(settings: Settings) -> Any:
+    if settings.sasl_mechanism:
+        kw = settings.kafka_client_kwargs()
+        return faust.SASLCredentials(username=settings.sasl_username,
+                                     password=kw["sasl_plain_password"], mechanism=settings.sasl_mechanism,
+                                     ssl_context=kw.get("ssl_context"))
+    if settings.security_protocol == "SSL":
+        return faust.SSLCredentials(settings.kafka_client_kwargs()["ssl_context"])
+    return None
+
+
+class WorkerRuntime:
+    """State and output side of the agent: cores, held acks, checkpoints, producers."""
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.proc = BatchProcessor(settings)
+        self.held: dict[int, list[Any]] = defaultdict(list)
+        self.stream: Any = None
+        self.client_kwargs = settings.kafka_client_kwargs()
+        raw = {"key_serializer": "raw", "value_serializer": "raw"}
+        self.scores_topic = app.topic(settings.topic("scores"), **raw)
+        self.alerts_topic = app.topic(settings.topic("alerts"), **raw)
+        self.dlq_topic = app.topic(settings.topic("dlq"), **raw)
+        self.cp_topic = app.topic(checkpoint_topic(settings), **raw)
+        self.last_offset: dict[tuple[str, int], int] = {}
+
+    async def handle(self, events: list[Any]) -> None:
+        msgs = [InMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value)
+                for e in events]
+        for p in sorted({m.partition for m in msgs} - self.proc.cores.keys()):
+            t0 = time.perf_counter()
+            blobs = await read_partition(self.client_kwargs, self.cp_topic.get_topic_name(), p)
+            core = self.proc.install(p, blobs)
+            metrics.RESTORES.inc()
+            log.info("partition %d restored: %d accounts, %d checkpoint records, offsets %s, %.2fs",
+                     p, len(core.table), len(blobs), core.processed.tolist(), time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        out = self.proc.process(msgs)
+        for e in events:
+            self.held[e.message.partition].append(e)
+        self._send(out)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - t0)
+        metrics.BATCH_EVENTS.observe(len(msgs))
+        for m in msgs:
+            self.last_offset[(m.topic, m.partition)] = m.offset
+        self._update_lag()
+
+    def _send(self, out: Outputs) -> None:
+        for p, records in out.scores.items():
+            for i in range(0, len(records), SCORES_PER_MESSAGE):
+                chunk = records[i : i + SCORES_PER_MESSAGE]
+                value = orjson.dumps([r.model_dump(mode="json") for r in chunk])
+                self.scores_topic.send_soon(key=None, value=value, partition=p)
+        for a in out.alerts:
+            self.alerts_topic.send_soon(key=a.account_id.encode(), value=a.model_dump_json().encode())
+        for d in out.dead:
+            self.dlq_topic.send_soon(key=None, value=d.model_dump_json().encode())
+
+    def _update_lag(self) -> None:
+        from faust.types import TP
+
+        consumer = self.app.consumer
+        for (topic, p), off in self.last_offset.items():
+            try:
+                hw = consumer.highwater(TP(topic, p))
+            except Exception:  # noqa: BLE001, S112 - lag is best effort during rebalances
+                continue
+            if hw is not None:
+                metrics.CONSUMER_LAG.labels(topic, str(p)).set(max(0, hw - off - 1))
+
+    async def checkpoint(self) -> None:
+        """Write what changed, then ack the events it covers (Faust commits after flushing)."""
+        cuts = self.proc.checkpoint()
+        for p, entries in cuts.items():
+            for key, blob in entries:
+                self.cp_topic.send_soon(key=key.encode(), value=blob, partition=p)
+                metrics.CHECKPOINT_BYTES.inc(len(blob))
+        if self.stream is None:
+            return
+        for p in cuts:
+            for ev in self.held.pop(p, []):
+                await self.stream.ack(ev)
+
+    def revoke(self, partitions: set[int]) -> None:
+        self.proc.revoke(sorted(partitions))
+        for p in partitions:
+            self.held.pop(p, None)
+        for key in [k for k in self.last_offset if k[1] in partitions]:
+            del self.last_offset[key]
+
+
+def _queue_empty(stream: Any) -> bool:
+    queue = getattr(stream.channel, "queue", None)
+    return queue is None or queue.empty()
+
+
+def create_app(settings: Settings) -> tuple[faust.App, WorkerRuntime]:
+    conf: dict[str, Any] = {
+        "broker": f"kafka://{settings.bootstrap}",
+        "broker_credentials": _credentials(settings),
+        "store": "memory://",
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "consumer_auto_offset_reset": "earliest",
+        "broker_session_timeout": settings.session_timeout,
+        "web_enabled": False,
+        "producer_max_request_size": max(settings.max_message_bytes, 2 << 20),
+        "consumer_max_fetch_size": 8 << 20,
+        "stream_buffer_maxsize": 16_384,
+        "broker_commit_interval": 1.0,
+        # unacked events (not yet covered by a checkpoint) are replayed after a restart, by design
+        "stream_wait_empty": False,
+        "table_standby_replicas": settings.standby_replicas,
+        "autodiscover": False,
+    }
+    if settings.embedded:
+        from services.brokers import tansu
+
+        tansu.apply_workarounds(settings.kafka_client_kwargs())
+        conf.update(tansu.faust_overrides(settings.session_timeout_s))
+    app = faust.App(settings.app_id, **conf)
+    runtime = WorkerRuntime(app, settings)
+    source = app.topic(settings.topic("events"), settings.topic("profiles"),
+                       key_serializer="raw", value_serializer="raw")
+    max_batch = settings.batch_max_events
+
+    @app.agent(source, name="trustream.engagement")
+    async def engagement(stream: Any) -> None:
+        s = stream.noack()
+        runtime.stream = s
+        buf: list[Any] = []
+        async for event in s.events():
+            buf.append(event)
+            # flush when the batch is full or nothing more is waiting: batches grow under load and
+            # shrink to one message when idle, so latency stays low either way
+            if len(buf) >= max_batch or _queue_empty(s):
+                await runtime.handle(buf)
+                buf = []
+
+    @app.timer(settings.checkpoint_interval_s)
+    async def checkpoint() -> None:
+        await runtime.checkpoint()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        runtime.revoke({tp.partition for tp in revoked})
+
+    return app, runtime

@@ -1,0 +1,130 @@
+"""Turns raw Kafka messages into core batch steps and output records; no broker code here.
+
+The Faust agent (:mod:`services.worker.app`) and the tests drive it with :class:`InMessage` lists.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from detectors.core import CoreParams, PartitionCore
+from detectors.engagement import RateParams
+from schemas.codec import DecodeError, decode_events, decode_profiles
+from schemas.wire import EVENT_KINDS, Alert, DeadLetter, EngagementEvent, ProfileSnapshot, ScoreRecord
+from services import metrics
+from services.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class InMessage:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+@dataclass(slots=True)
+class Outputs:
+    scores: dict[int, list[ScoreRecord]] = field(default_factory=dict)  # by partition
+    alerts: list[Alert] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+def core_params(settings: Settings) -> CoreParams:
+    return CoreParams(
+        rate=RateParams(window_s=settings.window_s,
+                        baseline_halflife_windows=settings.baseline_halflife_windows,
+                        warmup_windows=settings.warmup_windows, min_count=settings.spike_min_count,
+                        ratio=settings.spike_ratio, z=settings.spike_z),
+        dedup_capacity=settings.dedup_capacity)
+
+
+def dead_letter(err: DecodeError, msg: InMessage) -> DeadLetter:
+    return DeadLetter(reason=err.reason, detail=err.detail, source_topic=msg.topic,
+                      source_partition=msg.partition, source_offset=msg.offset, index=err.index,
+                      original_b64=base64.b64encode(err.original).decode(), received_at=time.time())
+
+
+class BatchProcessor:
+    """Per-partition cores, the batch step over raw messages, and checkpoint cuts."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.params = core_params(settings)
+        self.events_topic = settings.topic("events")
+        self.profiles_topic = settings.topic("profiles")
+        self.cores: dict[int, PartitionCore] = {}
+
+    def install(self, partition: int, blobs: dict[str, bytes]) -> PartitionCore:
+        core = PartitionCore.restore(partition, blobs, self.params)
+        self.cores[partition] = core
+        metrics.ACCOUNTS_TRACKED.labels(str(partition)).set(len(core.table))
+        return core
+
+    def revoke(self, partitions: Sequence[int]) -> None:
+        for p in partitions:
+            self.cores.pop(p, None)
+
+    def process(self, msgs: Sequence[InMessage]) -> Outputs:
+        """Decode, validate and apply messages (every partition must be installed)."""
+        out = Outputs()
+        limit = self.settings.max_message_bytes
+        ev: dict[int, tuple[list[EngagementEvent], list[int], list[int]]] = defaultdict(lambda: ([], [], []))
+        pr: dict[int, tuple[list[ProfileSnapshot], list[int]]] = defaultdict(lambda: ([], []))
+        for m in msgs:
+            if m.topic == self.profiles_topic:
+                res_p = decode_profiles(m.value, limit)
+                items_p, offs_p = pr[m.partition]
+                items_p.extend(res_p.items)
+                offs_p.extend([m.offset] * len(res_p.items))
+                errors = res_p.errors
+            else:
+                res_e = decode_events(m.value, limit)
+                items, offs, subs = ev[m.partition]
+                items.extend(res_e.items)
+                offs.extend([m.offset] * len(res_e.items))
+                subs.extend(range(len(res_e.items)))
+                errors = res_e.errors
+            for err in errors:
+                out.dead.append(dead_letter(err, m))
+                metrics.DLQ_MESSAGES.labels(err.reason).inc()
+        now = time.time()
+        for p in sorted(set(ev) | set(pr)):
+            core = self.cores[p]
+            touched = [core.step_profiles(*pr[p])] if p in pr else []
+            if p in ev:
+                items, offs, subs = ev[p]
+                res = core.step_events(items, offs, subs)
+                touched.append(res.touched)
+                if res.duplicates:
+                    metrics.DUPLICATES.inc(res.duplicates)
+                for kname, n in zip(EVENT_KINDS, res.kind_counts, strict=True):
+                    if n:
+                        metrics.EVENTS_CONSUMED.labels(kname).inc(int(n))
+                metrics.EVENT_TIME_LAG.labels(str(p)).set(now - res.max_ts)
+                for a, kind in res.new_flags:
+                    out.alerts.extend(self._alert(core, a, kind))
+                    metrics.FLAGS_RAISED.labels(kind).inc()
+            if p in pr:
+                metrics.PROFILES_CONSUMED.inc(len(pr[p][0]))
+            accounts = np.unique(np.concatenate(touched)) if touched else np.zeros(0, dtype=np.int64)
+            out.scores[p] = core.scores(accounts)
+            metrics.ACCOUNTS_TRACKED.labels(str(p)).set(len(core.table))
+        return out
+
+    @staticmethod
+    def _alert(core: PartitionCore, a: int, kind: str) -> list[Alert]:
+        score = core.score(a)
+        return [Alert(alert_id=f"{score.account_id}:{f.kind}:{f.first_ts:.3f}", account_id=score.account_id,
+                      flag=f, authenticity=score.authenticity, raised_at=f.first_ts)
+                for f in score.flags if f.kind == kind]
+
+    def checkpoint(self) -> dict[int, list[tuple[str, bytes]]]:
+        """What changed since the last checkpoint, per partition, in write order."""
+        return {p: core.checkpoint() for p, core in self.cores.items()}
