@@ -56,12 +56,29 @@ async def ensure_topics(settings: Settings) -> None:
                 await admin.create_topics(new)
             except TopicAlreadyExistsError:
                 pass  # another process created them first
-        described: Any = await admin.describe_topics([t for t in specs if t in existing])
+        present = [t for t in specs if t in existing]
+        # an empty list would describe every topic of the cluster
+        described: Any = await admin.describe_topics(present) if present else []
         for desc in described:
             name = desc["topic"]
+            if name not in specs:
+                continue
             have, want = len(desc["partitions"]), specs[name][0]
             if have and have != want:
                 raise RuntimeError(f"topic {name} has {have} partitions, trustream is configured for {want} "
                                    "(TRUSTREAM_PARTITIONS); state is partitioned like the events topic")
     finally:
         await admin.close()
+
+
+async def partitions_of(settings: Settings, topic: str) -> list[int]:
+    """Partition numbers of a topic as the cluster describes it (empty when it does not exist)."""
+    admin = await connect_admin(settings)
+    try:
+        described: Any = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    for desc in described:
+        if desc["topic"] == topic and not desc.get("error_code"):
+            return sorted(p["partition"] for p in desc["partitions"])
+    return []

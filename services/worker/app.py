@@ -83,10 +83,14 @@ class WorkerRuntime:
                 chunk = records[i : i + SCORES_PER_MESSAGE]
                 value = orjson.dumps([r.model_dump(mode="json") for r in chunk])
                 self.scores_topic.send_soon(key=None, value=value, partition=p)
-        for a in out.alerts:
-            self.alerts_topic.send_soon(key=a.account_id.encode(), value=a.model_dump_json().encode())
+        # explicit partitions everywhere: alerts follow their source partition, the DLQ has one
+        for p, alerts in out.alerts.items():
+            for a in alerts:
+                self.alerts_topic.send_soon(key=a.account_id.encode(), value=a.model_dump_json().encode(),
+                                            partition=p)
         for d in out.dead:
-            self.dlq_topic.send_soon(key=None, value=d.model_dump_json().encode())
+            key = f"{d.source_topic}/{d.source_partition}/{d.source_offset}".encode()
+            self.dlq_topic.send_soon(key=key, value=d.model_dump_json().encode(), partition=0)
 
     def _update_lag(self) -> None:
         from faust.types import TP

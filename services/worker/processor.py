@@ -32,7 +32,7 @@ class InMessage:
 @dataclass(slots=True)
 class Outputs:
     scores: dict[int, list[ScoreRecord]] = field(default_factory=dict)  # by partition
-    alerts: list[Alert] = field(default_factory=list)
+    alerts: dict[int, list[Alert]] = field(default_factory=dict)  # by partition
     dead: list[DeadLetter] = field(default_factory=list)
 
 
@@ -109,7 +109,7 @@ class BatchProcessor:
                         metrics.EVENTS_CONSUMED.labels(kname).inc(int(n))
                 metrics.EVENT_TIME_LAG.labels(str(p)).set(now - res.max_ts)
                 for a, kind in res.new_flags:
-                    out.alerts.extend(self._alert(core, a, kind))
+                    out.alerts.setdefault(p, []).extend(self._alert(core, a, kind))
                     metrics.FLAGS_RAISED.labels(kind).inc()
             if p in pr:
                 metrics.PROFILES_CONSUMED.inc(len(pr[p][0]))

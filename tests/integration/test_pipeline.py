@@ -1,0 +1,89 @@
+"""End to end: events through a real broker, the Faust worker, the scores topic and the HTTP API."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+
+from tests.integration.stack import Stack
+from tests.integration.world import profiles, world
+
+
+def _flagged(stack: Stack) -> set[str]:
+    r = stack.get("/v1/accounts", flagged="true", limit=500)
+    return {a["account_id"] for a in r.json()["data"]} if r.status_code == 200 else set()
+
+
+def test_flagged_account_with_reason_through_api(stack: Stack) -> None:
+    stack.start_worker()
+    stack.start_api()
+    stack.produce("profiles", ((p["account_id"].encode(), orjson.dumps(p)) for p in profiles()))
+    stack.produce_events(world())
+    stack.wait(lambda: {"creator_buys_likes", "creator_buys_followers"} <= _flagged(stack), 120,
+               "both fraud accounts flagged")
+    likes = stack.get("/v1/accounts/creator_buys_likes").json()
+    assert likes["flagged"] and likes["authenticity"] < 100
+    flag = next(f for f in likes["flags"] if f["kind"] == "engagement_spike")
+    assert flag["reasons"] and "likes and comments in the hour" in flag["reasons"][0]
+    assert flag["evidence"]["count"] >= 50 and flag["evidence"]["ratio"] >= 8
+    assert likes["followers"] == 12_000  # from the profile snapshot
+    follows = stack.get("/v1/accounts/creator_buys_followers").json()
+    assert [f["kind"] for f in follows["flags"]] == ["follower_spike"]
+    # organic creators stay clean
+    assert _flagged(stack) == {"creator_buys_likes", "creator_buys_followers"}
+    assert stack.get("/v1/accounts/nobody").status_code == 404
+    # pagination walks every account exactly once
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = stack.get("/v1/accounts", **params).json()
+        seen += [a["account_id"] for a in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == page["total"] == 12
+    stack.wait(lambda: stack.get("/readyz").status_code == 200, 30, "readyz")
+    metrics = stack.get("/metrics").text
+    assert "trustream_api_request_seconds_bucket" in metrics
+    worker = stack.worker_metrics()
+    for name in ('trustream_events_consumed_total{kind="like"}', "trustream_batch_seconds_bucket",
+                 "trustream_event_time_lag_seconds", "trustream_consumer_lag_messages",
+                 "trustream_accounts_tracked", 'trustream_flags_raised_total{kind="engagement_spike"}'):
+        assert name in worker, name
+
+
+def test_bad_input_goes_to_dlq_and_loses_nothing_valid(stack: Stack) -> None:
+    stack.start_worker()
+    stack.start_api()
+    good = {"event_id": "g1", "kind": "like", "ts": 1.7e9, "actor_id": "u1", "target_id": "dlq_creator"}
+    batch = [good, {"event_id": "bad", "kind": "like"}, {**good, "event_id": "g2"}]
+    stack.produce("events", [
+        (b"x", b'{"kind":'),
+        (b"x", b"\xff\xfe\x00"),
+        (b"dlq_creator", orjson.dumps(batch)),
+        (b"x", b"42"),
+        (b"dlq_creator", orjson.dumps({**good, "event_id": "g3", "kind": "comment", "text": "hi"})),
+    ])
+    stack.wait(lambda: stack.get("/v1/accounts/dlq_creator").status_code == 200
+               and stack.get("/v1/accounts/dlq_creator").json()["counts"]["comments"] == 1, 60,
+               "valid events after the bad ones processed")
+    counts = stack.get("/v1/accounts/dlq_creator").json()["counts"]
+    assert counts["likes"] == 2 and counts["comments"] == 1
+    dlq: list[dict[str, object]] = []
+
+    def dlq_complete() -> bool:
+        dlq[:] = [orjson.loads(r.value) for r in stack.read_topic(stack.settings.topic("dlq"))]
+        return len(dlq) >= 4
+
+    stack.wait(dlq_complete, 30, "4 dead letters")
+    dead = dlq
+    assert len(dead) == 4
+    by_reason = {d["reason"]: d for d in dead}
+    assert set(by_reason) == {"not_json", "not_utf8", "schema", "not_object"}
+    assert base64.b64decode(by_reason["not_json"]["original_b64"]) == b'{"kind":'
+    assert base64.b64decode(by_reason["not_utf8"]["original_b64"]) == b"\xff\xfe\x00"
+    schema = by_reason["schema"]
+    assert schema["index"] == 1 and orjson.loads(base64.b64decode(schema["original_b64"]))["event_id"] == "bad"
+    assert schema["source_topic"] == stack.settings.topic("events") and schema["source_offset"] >= 0
+    assert "ts" in schema["detail"] or "actor_id" in schema["detail"]
