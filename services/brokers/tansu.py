@@ -9,9 +9,10 @@ Each workaround below is applied only when the embedded broker is in use
    that reads "up to the end" (Faust's table recovery, lag metrics) stops early and silently loses
    updates. :func:`corrected_end_offsets` reads the true end from a Fetch response's high
    watermark; :func:`apply_workarounds` routes Faust's ``highwaters()`` through it.
-2. JoinGroup waits ``session_timeout / 2`` and generations start at 0, so a restarted worker waits
-   out the old member's whole session. :func:`faust_overrides` sets a short session (6 s) and
-   heartbeat (1 s) unless ``TRUSTREAM_SESSION_TIMEOUT_S`` is set.
+2. JoinGroup is answered only after ``session_timeout / 2`` (measured: 3 s with a 6 s session, 30 s
+   with Faust's default 60 s), and generations start at 0, so every worker start and restart pays
+   half a session. :func:`faust_overrides` sets a short session (6 s) and heartbeat (1 s) unless
+   ``TRUSTREAM_SESSION_TIMEOUT_S`` is set.
 3. No transactions and no idempotent producer: :func:`faust_overrides` pins Faust to
    at-least-once (trustream's state is idempotent under replay anyway, see
    :mod:`services.worker.checkpoint`).

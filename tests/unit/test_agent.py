@@ -1,0 +1,45 @@
+"""The Faust agent's logic through Faust's own test_context (no broker: pure agent behaviour)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from services.settings import Settings
+from services.worker.app import create_app
+from services.worker.processor import Outputs
+
+
+@pytest.mark.asyncio
+async def test_agent_batches_events_into_the_core_and_dead_letters_bad_input() -> None:
+    settings = Settings(kafka_bootstrap="127.0.0.1:1", partitions=1, warmup_windows=2, spike_min_count=20)
+    app, runtime = create_app(settings)
+    runtime.proc.install(0, {})  # partitions are restored from the checkpoint topic in production
+    sent: list[Outputs] = []
+    runtime._send = sent.append  # type: ignore[method-assign]
+    agent: Any = app.agents["trustream.engagement"]
+    t0 = 1_700_000_000.0
+    async with agent.test_context() as ctx:
+        for h in range(4):  # four quiet hours: 5 likes each, then a spike of 200 in one hour
+            evs = [{"event_id": f"{h}-{i}", "kind": "like", "ts": t0 + h * 3600 + i, "actor_id": f"u{i}",
+                    "target_id": "c"} for i in range(5)]
+            await ctx.put(orjson.dumps(evs), key=b"c", partition=0)
+        await ctx.put(b'{"kind":', key=b"c", partition=0)
+        spike = [{"event_id": f"s{i}", "kind": "like", "ts": t0 + 4 * 3600 + i, "actor_id": f"b{i}",
+                  "target_id": "c"} for i in range(200)]
+        await ctx.put(orjson.dumps(spike), key=b"c", partition=0)
+        await ctx.put(orjson.dumps(spike[:10]), key=b"c", partition=0)  # re-sent duplicates
+    core = runtime.proc.cores[0]
+    a = core.table.lookup("c")
+    assert a is not None
+    assert core.score(a).counts["likes"] == 4 * 5 + 200
+    dead = [d for out in sent for d in out.dead]
+    assert [d.reason for d in dead] == ["not_json"] and dead[0].source_offset == 4
+    alerts = [al for out in sent for lst in out.alerts.values() for al in lst]
+    assert [al.flag.kind for al in alerts] == ["engagement_spike"]
+    # nothing is acked before a checkpoint covers it; the checkpoint then acks everything held
+    assert sum(len(v) for v in runtime.held.values()) == 7
+    await runtime.checkpoint()
+    assert not runtime.held
