@@ -20,7 +20,7 @@ import numpy as np
 from detectors.base import EventColumns, ProfileColumns
 from detectors.kernels import engagement as k
 from detectors.state import CHUNK_SHIFT, TOPIC_EVENTS, TOPIC_PROFILES, AccountTable, BlockSpec
-from schemas.wire import FlagRecord
+from schemas.wire import FlagKind, FlagRecord
 
 
 @dataclass(frozen=True)
@@ -60,9 +60,9 @@ def _span(seconds: float) -> str:
 class EngagementRate:
     """Spikes of engagement and of new followers against each account's own history."""
 
-    name = "engagement_rate"
-    spec = BlockSpec(name, k.F_DEFAULTS, k.I_DEFAULTS)
-    flag_kinds = ("engagement_spike", "follower_spike")
+    name: str = "engagement_rate"
+    spec: BlockSpec = BlockSpec("engagement_rate", k.F_DEFAULTS, k.I_DEFAULTS)
+    flag_kinds: tuple[str, ...] = ("engagement_spike", "follower_spike")
 
     def __init__(self, params: RateParams | None = None) -> None:
         self.params = params or RateParams()
@@ -96,8 +96,9 @@ class EngagementRate:
         F = table.F[self.name][:, account]
         I = table.I[self.name][:, account]
         out = []
-        for blk, kind, what in ((k.ES, "engagement_spike", "likes and comments"),
-                                (k.FS, "follower_spike", "new followers")):
+        blocks: tuple[tuple[int, FlagKind, str], ...] = (
+            (k.ES, "engagement_spike", "likes and comments"), (k.FS, "follower_spike", "new followers"))
+        for blk, kind, what in blocks:
             if math.isnan(F[blk + k.FIRST]):
                 continue
             count, base = float(F[blk + k.COUNT]), float(F[blk + k.BASE])

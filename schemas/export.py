@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from schemas.wire import Alert, DeadLetter, EngagementEvent, ProfileSnapshot, ScoreRecord
 
-WIRE_MODELS = {
+WIRE_MODELS: dict[str, type[BaseModel]] = {
     "engagement_event": EngagementEvent,
     "profile_snapshot": ProfileSnapshot,
     "score": ScoreRecord,

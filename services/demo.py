@@ -48,7 +48,7 @@ def make_creators(rng: np.random.Generator, n: int) -> list[Creator]:
 
 def diurnal(ts: float) -> float:
     hour = (ts % 86_400) / 3_600
-    return 1.0 + 0.6 * np.sin((hour - 9.0) / 24.0 * 2 * np.pi)
+    return float(1.0 + 0.6 * np.sin((hour - 9.0) / 24.0 * 2 * np.pi))
 
 
 def slot_events(rng: np.random.Generator, creators: list[Creator], t0: float, live_start: float

@@ -68,7 +68,7 @@ def run_all(demo: bool = True, speed: float = 60.0) -> int:
             env["TRUSTREAM_BROKER_FLAVOR"] = "tansu"
             print(f"embedded Tansu broker on {broker.bootstrap} (log: {logdir / 'tansu.log'})", flush=True)
         settings = Settings(kafka_bootstrap=env["TRUSTREAM_KAFKA_BOOTSTRAP"],
-                            broker_flavor=env.get("TRUSTREAM_BROKER_FLAVOR", "kafka"))  # type: ignore[arg-type]
+                            broker_flavor=env.get("TRUSTREAM_BROKER_FLAVOR", "kafka"))
         from services.topics import ensure_topics
 
         asyncio.run(ensure_topics(settings))

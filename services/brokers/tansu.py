@@ -103,7 +103,7 @@ def apply_workarounds(client_kwargs: Mapping[str, Any]) -> None:
         assert _probe_kwargs is not None
         return await corrected_end_offsets(_probe_kwargs, partitions)
 
-    cls._highwaters = _highwaters
+    setattr(cls, "_highwaters", _highwaters)  # noqa: B010 - patching a method of a library class
 
 
 def remove_workarounds() -> None:
@@ -114,7 +114,7 @@ def remove_workarounds() -> None:
     if _original_highwaters is None:
         return
     cls = faust_aiokafka.AIOKafkaConsumerThread
-    cls._highwaters = _original_highwaters
+    setattr(cls, "_highwaters", _original_highwaters)  # noqa: B010
     _original_highwaters = None
 
 

@@ -30,12 +30,13 @@ SCORES_PER_MESSAGE = 500
 
 def _credentials(settings: Settings) -> Any:
     if settings.sasl_mechanism:
-        kw = settings.kafka_client_kwargs()
+        kw: dict[str, Any] = settings.kafka_client_kwargs()
         return faust.SASLCredentials(username=settings.sasl_username,
                                      password=kw["sasl_plain_password"], mechanism=settings.sasl_mechanism,
                                      ssl_context=kw.get("ssl_context"))
     if settings.security_protocol == "SSL":
-        return faust.SSLCredentials(settings.kafka_client_kwargs()["ssl_context"])
+        ctx: Any = settings.kafka_client_kwargs()["ssl_context"]
+        return faust.SSLCredentials(ctx)
     return None
 
 
@@ -49,11 +50,13 @@ class WorkerRuntime:
         self.held: dict[int, list[Any]] = defaultdict(list)
         self.stream: Any = None
         self.client_kwargs = settings.kafka_client_kwargs()
-        raw = {"key_serializer": "raw", "value_serializer": "raw"}
-        self.scores_topic = app.topic(settings.topic("scores"), **raw)
-        self.alerts_topic = app.topic(settings.topic("alerts"), **raw)
-        self.dlq_topic = app.topic(settings.topic("dlq"), **raw)
-        self.cp_topic = app.topic(checkpoint_topic(settings), **raw)
+        def raw_topic(name: str) -> Any:
+            return app.topic(name, key_serializer="raw", value_serializer="raw")
+
+        self.scores_topic = raw_topic(settings.topic("scores"))
+        self.alerts_topic = raw_topic(settings.topic("alerts"))
+        self.dlq_topic = raw_topic(settings.topic("dlq"))
+        self.cp_topic = raw_topic(checkpoint_topic(settings))
         self.last_offset: dict[tuple[str, int], int] = {}
 
     async def handle(self, events: list[Any]) -> None:
@@ -173,12 +176,13 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerRuntime]:
                 await runtime.handle(buf)
                 buf = []
 
-    @app.timer(settings.checkpoint_interval_s)
+    @app.timer(settings.checkpoint_interval_s)  # type: ignore[untyped-decorator]  # faust's timer is untyped
     async def checkpoint() -> None:
         await runtime.checkpoint()
 
-    @app.on_partitions_revoked.connect
-    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode types receivers as sync-or-async unions
+    async def on_revoked(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        revoked = args[0] if args else kwargs.get("revoked", ())
         runtime.revoke({tp.partition for tp in revoked})
 
     return app, runtime

@@ -53,7 +53,7 @@ def uninterrupted(stack: Stack) -> tuple[dict[str, dict[str, Any]], set[str]]:
     out = proc.process(sorted(msgs, key=lambda m: (m.partition, m.topic, m.offset)))
     assert not out.dead
     scores: dict[str, dict[str, Any]] = {}
-    for p, core in proc.cores.items():
+    for core in proc.cores.values():
         for rec in core.scores(core.all_accounts()):
             scores[rec.account_id] = rec.model_dump(mode="json")
     alerts = {a.alert_id for lst in out.alerts.values() for a in lst}

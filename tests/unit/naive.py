@@ -1,0 +1,247 @@
+"""Slow, obviously-right pure-Python references for the numba kernels.
+
+Plain objects, dicts, lists and :mod:`math` only. Each function states the semantics it implements, so a
+test that compares a kernel with it checks the kernel against the specification, not against itself.
+
+* :func:`engagement_update` / :func:`profile_update`: per-account event-time tumbling windows, an
+  exponentially weighted baseline (mean and variance) of past windows' counts, spike flags.
+* :func:`fnv1a_64`: FNV-1a, 64 bit, over the UTF-8 bytes of a string.
+* :class:`NaiveDedup`: a bounded window of the last ``capacity`` inserted ids.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+LIKE, COMMENT, FOLLOW, UNFOLLOW, POST = 0, 1, 2, 3, 4
+
+#: Empty windows after a closed window that still decay the baseline (the kernel caps its loop here).
+MAX_EMPTY_WINDOWS_LEARNED = 2000
+
+
+@dataclass
+class Params:
+    window: float
+    alpha: float
+    warmup: int
+    min_count: float
+    ratio: float
+    z: float
+
+
+@dataclass
+class Flag:
+    """Spike flag of one channel. ``first`` is NaN while no flag was ever raised."""
+
+    score: float = 0.0
+    first: float = math.nan
+    last: float = math.nan
+    count: float = 0.0
+    base: float = 0.0
+    win: float = math.nan  # start of the latest flagged window (that window is not learned)
+
+
+@dataclass
+class Baseline:
+    mean: float = 0.0
+    var: float = 0.0
+
+    def learn(self, x: float, alpha: float) -> None:
+        """Incremental exponentially weighted mean and variance (West/Finch form)."""
+        d = x - self.mean
+        self.mean = self.mean + alpha * d
+        self.var = (1.0 - alpha) * (self.var + alpha * d * d)
+
+
+@dataclass
+class Account:
+    win_start: float = math.nan  # NaN until the first windowed event
+    win_eng: float = 0.0
+    win_fol: float = 0.0
+    eng: Baseline = field(default_factory=Baseline)
+    fol: Baseline = field(default_factory=Baseline)
+    last_ts: float = -math.inf
+    profile_ts: float = -math.inf
+    eng_flag: Flag = field(default_factory=Flag)
+    fol_flag: Flag = field(default_factory=Flag)
+    n_like: int = 0
+    n_comment: int = 0
+    n_follow: int = 0
+    n_unfollow: int = 0
+    n_post: int = 0
+    n_windows: int = 0
+    followers: int = -1
+    n_late: int = 0
+
+
+@dataclass
+class Event:
+    kind: int
+    ts: float
+    acct: int
+    offset: int
+    keep: bool = True
+
+
+def _close_windows(acc: Account, k: int, p: Params) -> None:
+    """Close the current window and the ``k - 1`` empty windows that followed it."""
+    # the current window is learned unless it was flagged (a detector must not learn what it flags)
+    if acc.eng_flag.win != acc.win_start:
+        acc.eng.learn(acc.win_eng, p.alpha)
+    if acc.fol_flag.win != acc.win_start:
+        acc.fol.learn(acc.win_fol, p.alpha)
+    empty = k - 1
+    for _ in range(min(empty, MAX_EMPTY_WINDOWS_LEARNED)):
+        acc.eng.learn(0.0, p.alpha)
+        acc.fol.learn(0.0, p.alpha)
+    acc.n_windows += k
+    acc.win_eng = 0.0
+    acc.win_fol = 0.0
+
+
+def _check_spike(acc: Account, flag: Flag, count: float, base: Baseline, ts: float, p: Params) -> bool:
+    """Raise or strengthen ``flag``; True when it is raised for the first time."""
+    if acc.n_windows < p.warmup or count < p.min_count:
+        return False
+    mean = base.mean
+    ratio = count / (mean + 1.0)
+    z = (count - mean) / math.sqrt(base.var + mean + 1.0)
+    if ratio < p.ratio or z < p.z:
+        return False
+    # 0.5 at the threshold ratio, 1.0 at ten times it (log10 written as log/log(10)), capped at 1
+    sev = min(1.0, 0.5 + 0.5 * math.log(ratio / p.ratio) / math.log(10.0))
+    new = math.isnan(flag.first)
+    if new:
+        flag.first = ts
+        flag.last = ts
+    else:
+        flag.last = max(flag.last, ts)
+    if sev >= flag.score or count > flag.count:
+        flag.score = max(sev, flag.score)
+        flag.count = count
+        flag.base = mean
+    flag.win = acc.win_start
+    return new
+
+
+def engagement_update(events: Iterable[Event], accounts: dict[int, Account], chunk_off: Sequence[int],
+                      chunk_shift: int, p: Params) -> tuple[int, set[int], dict[int, int]]:
+    """Apply events in order to ``accounts`` (created on first update).
+
+    Returns (events applied, chunks touched, {account: new-flag bits (1 engagement, 2 follows)}).
+    """
+    applied = 0
+    dirty: set[int] = set()
+    new_flags: dict[int, int] = {}
+    for e in events:
+        if not e.keep:
+            continue
+        chunk = e.acct >> chunk_shift
+        if e.offset <= chunk_off[chunk]:  # a restored checkpoint already reflects this event
+            continue
+        dirty.add(chunk)
+        applied += 1
+        acc = accounts.setdefault(e.acct, Account())
+        if e.kind == LIKE:
+            acc.n_like += 1
+        elif e.kind == COMMENT:
+            acc.n_comment += 1
+        elif e.kind == FOLLOW:
+            acc.n_follow += 1
+        elif e.kind == UNFOLLOW:
+            acc.n_unfollow += 1
+        else:
+            acc.n_post += 1
+        acc.last_ts = max(acc.last_ts, e.ts)
+        if e.kind in (UNFOLLOW, POST):
+            continue
+        if math.isnan(acc.win_start):
+            acc.win_start = math.floor(e.ts / p.window) * p.window
+        elif e.ts < acc.win_start:
+            acc.n_late += 1  # older than the current window: totals only
+            continue
+        elif e.ts >= acc.win_start + p.window:
+            k = math.floor((e.ts - acc.win_start) / p.window)
+            _close_windows(acc, k, p)
+            acc.win_start = acc.win_start + k * p.window
+        if e.kind == FOLLOW:
+            acc.win_fol += 1.0
+            if _check_spike(acc, acc.fol_flag, acc.win_fol, acc.fol, e.ts, p):
+                new_flags[e.acct] = new_flags.get(e.acct, 0) | 2
+        else:
+            acc.win_eng += 1.0
+            if _check_spike(acc, acc.eng_flag, acc.win_eng, acc.eng, e.ts, p):
+                new_flags[e.acct] = new_flags.get(e.acct, 0) | 1
+    return applied, dirty, new_flags
+
+
+@dataclass
+class Profile:
+    ts: float
+    acct: int
+    followers: int
+    offset: int
+
+
+def profile_update(profiles: Iterable[Profile], accounts: dict[int, Account], chunk_off: Sequence[int],
+                   chunk_shift: int) -> tuple[int, set[int]]:
+    """Keep the newest snapshot by event time; on equal times the later message wins."""
+    applied = 0
+    dirty: set[int] = set()
+    for pr in profiles:
+        chunk = pr.acct >> chunk_shift
+        if pr.offset <= chunk_off[chunk]:
+            continue
+        dirty.add(chunk)
+        applied += 1
+        acc = accounts.setdefault(pr.acct, Account())
+        if pr.ts >= acc.profile_ts:
+            acc.profile_ts = pr.ts
+            acc.followers = pr.followers
+    return applied, dirty
+
+
+# --- hashing -----------------------------------------------------------------------------------
+
+FNV64_OFFSET = 0xCBF29CE484222325
+FNV64_PRIME = 0x100000001B3
+
+
+def fnv1a_64(s: str | bytes) -> int:
+    data = s.encode("utf-8") if isinstance(s, str) else s
+    h = FNV64_OFFSET
+    for byte in data:
+        h ^= byte
+        h = (h * FNV64_PRIME) % (1 << 64)
+    return h
+
+
+# --- duplicate filter --------------------------------------------------------------------------
+
+
+class NaiveDedup:
+    """Remembers the last ``capacity`` inserted (id, position) pairs.
+
+    An id remembered with the same position is a replay of itself: kept, not inserted again. With another
+    position it is a duplicate: dropped, not inserted. An id not remembered is kept and inserted, evicting
+    the oldest remembered one when full.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.window: deque[tuple[int, int]] = deque(maxlen=capacity)
+        self.inserted = 0
+
+    def keep(self, ids: Sequence[int], positions: Sequence[int]) -> list[bool]:
+        out = []
+        for h, pos in zip(ids, positions, strict=True):
+            seen = [q for g, q in self.window if g == h]
+            if seen:
+                out.append(seen[0] == pos)
+            else:
+                self.window.append((h, pos))
+                self.inserted += 1
+                out.append(True)
+        return out
