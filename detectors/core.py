@@ -118,8 +118,10 @@ class PartitionCore:
         self.detectors: tuple[Detector, ...] = (self.rate,)
         self.table = AccountTable([d.spec for d in self.detectors])
         self.dedup = DedupFilter(self.params.dedup_capacity)
-        #: highest source offset processed, per source topic (events, profiles)
+        #: highest source offset reflected, per source topic (events, profiles), restored ones included
         self.processed = np.full(2, -1, dtype=np.int64)
+        #: highest source offset applied by this core since it was created or restored
+        self.applied = np.full(2, -1, dtype=np.int64)
 
     # --- the batch step ------------------------------------------------------------------------
     def step_events(self, events: Sequence[EngagementEvent], offsets: Sequence[int] | np.ndarray,
@@ -144,6 +146,7 @@ class PartitionCore:
                 for bit, fk in enumerate(det.flag_kinds):
                     if mask[a] & (1 << bit):
                         new_flags.append((int(a), fk))
+        self.applied[TOPIC_EVENTS] = max(int(self.applied[TOPIC_EVENTS]), int(off.max()))
         self.processed[TOPIC_EVENTS] = max(int(self.processed[TOPIC_EVENTS]), int(off.max()))
         return StepResult(np.unique(target[applied]), new_flags, int(applied.sum()), int((~keep).sum()),
                           np.bincount(kind, minlength=len(EVENT_KINDS)), float(ts.max()))
@@ -161,6 +164,7 @@ class PartitionCore:
             offset=off)
         for det in self.detectors:
             det.update_profiles(cols, self.table)
+        self.applied[TOPIC_PROFILES] = max(int(self.applied[TOPIC_PROFILES]), int(off.max()))
         self.processed[TOPIC_PROFILES] = max(int(self.processed[TOPIC_PROFILES]), int(off.max()))
         return np.unique(cols.account)
 
@@ -189,7 +193,9 @@ class PartitionCore:
         Account chunks come first in ascending order, so a checkpoint cut short by a crash leaves
         only the newest chunks missing; every chunk carries the offsets it covers.
         """
-        covered = (int(self.processed[0]), int(self.processed[1]))
+        # `applied`, not `processed`: after a restore from a checkpoint cut short, some chunks are ahead of
+        # the others, and replay must not stamp the others with the newer offset (dump_chunk takes the max)
+        covered = (int(self.applied[0]), int(self.applied[1]))
         out = [(f"acct:{c:08d}", self.table.dump_chunk(c, covered)) for c in self.table.dirty_chunks()]
         out += [(f"dedup:{s:06d}", self.dedup.dump_segment(s)) for s in self.dedup.dirty_segments()]
         self.dedup.mark_saved()
@@ -202,6 +208,5 @@ class PartitionCore:
         core.table.load_chunks(v for k, v in blobs.items() if k.startswith("acct:"))
         core.dedup.load_segments(v for k, v in blobs.items() if k.startswith("dedup:"))
         if len(core.table):
-            used = core.table.chunk_off[:, : core.table.n_chunks_used()]
-            core.processed[:] = used.max(axis=1)
+            core.processed[:] = core.table.chunk_off[:, : core.table.n_chunks_used()].max(axis=1)
         return core

@@ -6,7 +6,7 @@ A window with at least ``min_count`` events that is ``ratio`` times above the ba
 standard scores above it raises ``engagement_spike`` (likes + comments) or ``follower_spike``
 (follows). Severity grows with the log of the excess: 0.5 at the threshold ratio, 1.0 at ten times it.
 
-Memory: 21 float64 + 8 int64 columns = 232 bytes per account, no per-event state.
+Memory: 23 float64 + 8 int64 columns = 248 bytes per account, no per-event state.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class EngagementRate:
                 continue
             count, base = float(F[blk + k.COUNT]), float(F[blk + k.BASE])
             ratio = count / (base + 1.0)
-            win = float(F[blk + k.WIN]) if not math.isnan(F[blk + k.WIN]) else float(F[blk + k.FIRST])
+            win = float(F[blk + k.EWIN])
             reason = (f"{count:,.0f} {what} in the {_span(self.params.window_s)} from {_utc(win)}, "
                       f"{ratio:.1f}x this account's usual {base:.1f} per {_span(self.params.window_s)}")
             followers = int(I[k.FOLLOWERS])

@@ -105,19 +105,26 @@ class AccountTable:
         return [int(c) for c in np.flatnonzero(self.dirty[: self.n_chunks_used()])]
 
     def dump_chunk(self, c: int, covered: tuple[int, int]) -> bytes:
-        """Serialize chunk ``c`` as of source offsets ``covered`` (events, profiles); clears its dirty bit."""
+        """Serialize chunk ``c`` as of source offsets ``covered`` (events, profiles); clears its dirty bit.
+
+        A chunk never moves backwards: after a restore, replay starts at or below every chunk's offset,
+        and a chunk is dirtied only by events beyond its own offset, so the chunk covers
+        ``max(its offset, covered)``.
+        """
         lo, hi = c * CHUNK, min((c + 1) * CHUNK, len(self.ids))
         arrays: dict[str, np.ndarray] = {
             "ids": np.frombuffer(orjson.dumps(self.ids[lo:hi]), dtype=np.uint8),
             "covered": np.asarray(covered, dtype=np.int64),
             "chunk": np.asarray([c], dtype=np.int64),
         }
+        covered_c = np.maximum(self.chunk_off[:, c], np.asarray(covered, dtype=np.int64))
+        arrays["covered"] = covered_c
         for name in self.specs:
             arrays[f"F.{name}"] = self.F[name][:, lo:hi]
             arrays[f"I.{name}"] = self.I[name][:, lo:hi]
         buf = io.BytesIO()
         np.savez_compressed(buf, allow_pickle=False, **arrays)
-        self.chunk_off[:, c] = covered
+        self.chunk_off[:, c] = covered_c
         self.dirty[c] = False
         return buf.getvalue()
 

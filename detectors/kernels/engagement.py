@@ -26,13 +26,15 @@ LIKE, COMMENT, FOLLOW, UNFOLLOW, POST = 0, 1, 2, 3, 4
 WIN_START, WIN_ENG, WIN_FOL = 0, 1, 2
 ENG_MEAN, ENG_VAR, FOL_MEAN, FOL_VAR = 3, 4, 5, 6
 LAST_TS, PROFILE_TS = 7, 8
-# spike flag state, one block per channel: engagement at ES, follows at FS
-ES, FS = 9, 15
-SCORE, FIRST, LAST, COUNT, BASE, WIN = 0, 1, 2, 3, 4, 5
-N_F = 21
+# spike flag state, one block per channel: engagement at ES, follows at FS.
+# WIN is the latest flagged window (not learned into the baseline); EWIN is the window whose COUNT and
+# BASE are the evidence (the strongest one).
+ES, FS = 9, 16
+SCORE, FIRST, LAST, COUNT, BASE, WIN, EWIN = 0, 1, 2, 3, 4, 5, 6
+N_F = 23
 F_DEFAULTS = np.array([np.nan, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -np.inf, -np.inf,
-                       0.0, np.nan, np.nan, 0.0, 0.0, np.nan,
-                       0.0, np.nan, np.nan, 0.0, 0.0, np.nan])
+                       0.0, np.nan, np.nan, 0.0, 0.0, np.nan, np.nan,
+                       0.0, np.nan, np.nan, 0.0, 0.0, np.nan, np.nan])
 
 # int columns
 N_LIKE, N_COMMENT, N_FOLLOW, N_UNFOLLOW, N_POST, N_WINDOWS, FOLLOWERS, N_LATE = 0, 1, 2, 3, 4, 5, 6, 7
@@ -92,6 +94,7 @@ def _check_spike(F: np.ndarray, I: np.ndarray, a: int, blk: int, count: float, m
         F[blk + SCORE, a] = max(sev, F[blk + SCORE, a])
         F[blk + COUNT, a] = count
         F[blk + BASE, a] = mean
+        F[blk + EWIN, a] = F[WIN_START, a]
     F[blk + WIN, a] = F[WIN_START, a]
     return new
 
@@ -143,7 +146,8 @@ def engagement_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset
             I[N_LATE, a] += 1
             continue
         elif t >= ws + window:
-            nwin = int(math.floor((t - ws) / window))
+            # at least one: with a window_s not representable in binary the quotient can round below 1
+            nwin = max(1, int(math.floor((t - ws) / window)))
             _close_windows(F, I, a, nwin, alpha)
             ws = ws + nwin * window
             F[WIN_START, a] = ws

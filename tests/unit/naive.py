@@ -42,6 +42,7 @@ class Flag:
     count: float = 0.0
     base: float = 0.0
     win: float = math.nan  # start of the latest flagged window (that window is not learned)
+    evidence_win: float = math.nan  # start of the window that ``count`` and ``base`` describe
 
 
 @dataclass
@@ -123,6 +124,7 @@ def _check_spike(acc: Account, flag: Flag, count: float, base: Baseline, ts: flo
         flag.score = max(sev, flag.score)
         flag.count = count
         flag.base = mean
+        flag.evidence_win = acc.win_start
     flag.win = acc.win_start
     return new
 
@@ -164,7 +166,8 @@ def engagement_update(events: Iterable[Event], accounts: dict[int, Account], chu
             acc.n_late += 1  # older than the current window: totals only
             continue
         elif e.ts >= acc.win_start + p.window:
-            k = math.floor((e.ts - acc.win_start) / p.window)
+            # at least one window closes, even where the quotient rounds below 1 (window not representable)
+            k = max(1, math.floor((e.ts - acc.win_start) / p.window))
             _close_windows(acc, k, p)
             acc.win_start = acc.win_start + k * p.window
         if e.kind == FOLLOW:
