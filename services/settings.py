@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     dedup_capacity: int = Field(
         default=1 << 18, ge=1024,
         description="event ids remembered per partition to drop re-sent duplicates (8+8 bytes each)")
+    data_dir: str = Field(default=".run", description="local scratch (Faust's datadir, run logs); "
+                                                       "state itself lives in Kafka")
     standby_replicas: int = Field(default=0, ge=0, description="Faust standby replicas of the state table")
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535, description="0 disables")
     worker_web_port: int = Field(default=6066, ge=1, le=65535, description="Faust's own web server")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -134,10 +135,13 @@ def _queue_empty(stream: Any) -> bool:
 
 
 def create_app(settings: Settings) -> tuple[faust.App, WorkerRuntime]:
+    datadir = Path(settings.data_dir) / "faust" / settings.app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     conf: dict[str, Any] = {
         "broker": f"kafka://{settings.bootstrap}",
         "broker_credentials": _credentials(settings),
         "store": "memory://",
+        "datadir": str(datadir),
         "topic_partitions": settings.partitions,
         "topic_replication_factor": settings.replication_factor,
         "consumer_auto_offset_reset": "earliest",

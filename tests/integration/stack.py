@@ -44,6 +44,7 @@ class Stack:
             "TRUSTREAM_API_PORT": str(free_port()),
             "TRUSTREAM_WARMUP_WINDOWS": "6",
             "TRUSTREAM_LOG_LEVEL": "info",
+            "TRUSTREAM_DATA_DIR": str(tmp),
             **extra_env,
         }
         self.settings = Settings(
