@@ -21,7 +21,7 @@ from services.settings import Settings
 GRACE_S = 15.0
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str], logdir: Path) -> subprocess.Popen[bytes]:
+def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "services.cli", *args], env=env, start_new_session=True)
 
 
@@ -73,10 +73,10 @@ def run_all(demo: bool = True, speed: float = 60.0) -> int:
 
         asyncio.run(ensure_topics(settings))
         s = Settings()  # the children read the same environment
-        children.append(("worker", _spawn("worker", ["worker"], env, logdir)))
-        children.append(("api", _spawn("api", ["api"], env, logdir)))
+        children.append(("worker", _spawn(["worker"], env)))
+        children.append(("api", _spawn(["api"], env)))
         if demo:
-            children.append(("demo", _spawn("demo", ["produce-demo", "--speed", str(speed)], env, logdir)))
+            children.append(("demo", _spawn(["produce-demo", "--speed", str(speed)], env)))
         base = f"http://{s.api_host}:{s.api_port}"
         print(f"\ntrustream is running:\n  API        {base}/v1/accounts?flagged=true\n"
               f"  API docs   {base}/docs\n  API metrics {base}/metrics\n"

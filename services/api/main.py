@@ -15,19 +15,22 @@ from services.api.view import ScoresView
 from services.settings import Settings, get_settings
 
 
-def create_api(settings: Settings | None = None) -> FastAPI:
+def create_api(settings: Settings | None = None, view: ScoresView | None = None) -> FastAPI:
+    """The API; pass ``view`` to serve a view you feed yourself (tests) instead of the scores topic."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        view = ScoresView(settings)
-        app.state.view = view
+        own = view is None
+        app.state.view = ScoresView(settings) if view is None else view
         app.state.settings = settings
-        await view.start()
+        if own:
+            await app.state.view.start()
         try:
             yield
         finally:
-            await view.stop()
+            if own:
+                await app.state.view.stop()
 
     app = FastAPI(title="trustream", version="0.1.0", lifespan=lifespan,
                   description="Authenticity scores (0-100) of social media accounts, with the reasons "

@@ -114,10 +114,19 @@ class ScoresView:
             if known and lag == 0:
                 self.caught_up = True
 
-    def broker_reachable(self, within_s: float = 10.0) -> bool:
-        return time.time() - self.last_fetch_ok < within_s
+    async def broker_reachable(self, timeout_s: float = 2.0) -> bool:
+        """Ask the cluster for its metadata now (a fetch loop keeps polling a dead broker silently)."""
+        consumer = self._consumer
+        if consumer is None:
+            return False
+        try:
+            await asyncio.wait_for(consumer.topics(), timeout_s)
+            return True
+        except (TimeoutError, KafkaError):
+            return False
 
-    def status(self) -> dict[str, Any]:
+    async def status(self) -> dict[str, Any]:
         return {"caught_up": self.caught_up, "lag_messages": self.lag, "accounts": len(self.accounts),
-                "flagged": len(self.flagged), "broker_reachable": self.broker_reachable(),
-                "unreadable_records": self.bad_records}
+                "flagged": len(self.flagged), "broker_reachable": await self.broker_reachable(),
+                "unreadable_records": self.bad_records,
+                "seconds_since_last_read": round(time.time() - self.last_fetch_ok, 3) if self.last_fetch_ok else None}

@@ -17,8 +17,8 @@ def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
-def readyz(view: ViewDep) -> JSONResponse:
-    st = view.status()
+async def readyz(view: ViewDep) -> JSONResponse:
+    st = await view.status()
     ready = st["broker_reachable"] and st["caught_up"]
     body = Health(status="ready" if ready else "not ready", detail=st)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
