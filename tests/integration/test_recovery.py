@@ -100,3 +100,39 @@ def test_restart_mid_stream_gives_uninterrupted_result(stack: Stack, bounces: tu
         assert _view(stack.get(f"/v1/accounts/{account}").json()) == _view(rec), account
     alerts = [orjson.loads(r.value) for r in stack.read_topic(stack.settings.topic("alerts"))]
     assert {a["alert_id"] for a in alerts} == expected_alerts
+
+
+@pytest.mark.parametrize("fault", ["rebalance", "broker-paused"])
+def test_two_workers_rebalance_and_broker_pause(stack: Stack, fault: str) -> None:
+    """Two workers share the partitions; one is SIGKILLed (its partitions move to the other), or the
+    broker is frozen with SIGSTOP for a few seconds mid-stream. The result still equals one pass."""
+    rng = random.Random(fault)
+    batches = world(creators=10, history_h=8.0, live_h=1.5)
+    stack.start_worker("worker-a")
+    stack.start_worker("worker-b")
+    stack.start_api()
+    cut = int(len(batches) * rng.uniform(0.4, 0.7))
+    stack.produce_events(batches[:cut])
+    stack.wait(lambda: committed_total(stack) > 0, 90, "a first commit")
+    producer = threading.Thread(target=stack.produce_events, args=(batches[cut:],), kwargs={"pause_s": 0.004})
+    producer.start()
+    time.sleep(rng.uniform(0.2, 0.8))
+    if fault == "rebalance":
+        stack.kill("worker-a", signal.SIGKILL)
+    else:
+        stack.broker.pause()
+        time.sleep(3.0)
+        stack.broker.resume()
+    producer.join(180)
+    assert not producer.is_alive()
+    expected, expected_alerts = uninterrupted(stack)
+
+    def caught_up() -> bool:
+        return all(stack.get(f"/v1/accounts/{a}").status_code == 200
+                   and stack.get(f"/v1/accounts/{a}").json()["counts"] == r["counts"] for a, r in expected.items())
+
+    stack.wait(caught_up, 150, "API counts equal to the uninterrupted run")
+    for account, rec in expected.items():
+        assert _view(stack.get(f"/v1/accounts/{account}").json()) == _view(rec), account
+    alerts = [orjson.loads(r.value) for r in stack.read_topic(stack.settings.topic("alerts"))]
+    assert {a["alert_id"] for a in alerts} == expected_alerts

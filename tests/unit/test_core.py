@@ -441,6 +441,43 @@ def test_crash_mid_checkpoint_with_two_chunks(written: int | None) -> None:
         assert_same_dedup(got, want)
 
 
+def committed_after(msgs: Sequence[Msg]) -> dict[str, int]:
+    """The offsets the worker resumes from once ``msgs`` are acknowledged."""
+    out = {EVENTS: 0, PROFILES: 0}
+    for m in msgs:
+        out[m.topic] = max(out[m.topic], m.offset + 1)
+    return out
+
+
+@pytest.mark.parametrize("written", [0, 1, 2, None])
+@pytest.mark.parametrize("replayed", [1, 6, 15])
+def test_second_crash_after_checkpoint_during_replay(written: int | None, replayed: int) -> None:
+    """Crash mid-checkpoint, restore, checkpoint during the replay, crash again, restore, replay."""
+    msgs = bulk_stream()
+    want = run(msgs)
+    cut1, cut2 = 10, 30
+    core = run(msgs[:cut1])
+    log = core.checkpoint()
+    committed = committed_after(msgs[:cut1])
+    run(msgs[cut1:cut2], core=core)
+    second = core.checkpoint()
+    log += second if written is None else second[:written]
+    if written is None:
+        committed = committed_after(msgs[:cut2])
+    # life 2: replay from the committed offsets, checkpoint after `replayed` messages, go on, crash
+    core = PartitionCore.restore(0, latest(log), SMALL)
+    todo = replay_from(msgs, committed)
+    run(todo[:replayed], core=core)
+    log += core.checkpoint()
+    committed = {t: max(committed[t], committed_after(todo[:replayed])[t]) for t in committed}
+    run(todo[replayed : replayed + 10], core=core)
+    # life 3
+    core = PartitionCore.restore(0, latest(log), SMALL)
+    got = run(replay_from(msgs, committed), core=core)
+    assert_same_state(got, want)
+    assert_same_dedup(got, want)
+
+
 def test_checkpoint_during_replay_after_truncated_checkpoint() -> None:
     """Regression (bug found by this suite): restore set `processed` to the newest offset of any restored
     chunk and checkpoints stamped every dirty chunk with it; after a checkpoint cut short by a crash, a
