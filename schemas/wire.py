@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 EventKind = Literal["like", "comment", "follow", "unfollow", "post"]
 
@@ -18,10 +18,21 @@ MAX_ID_LEN = 256
 MAX_TEXT_LEN = 8192
 
 
+def _int_to_float(v: Any) -> Any:
+    # strict mode refuses ints for floats; JSON writers often emit whole seconds as ints
+    if isinstance(v, int) and not isinstance(v, bool):
+        return float(v)
+    return v
+
+
 def _finite(v: float) -> float:
     if not math.isfinite(v):
         raise ValueError("must be a finite number")
     return v
+
+
+#: Epoch seconds: a finite JSON number (integers accepted).
+EpochSeconds = Annotated[float, BeforeValidator(_int_to_float), AfterValidator(_finite)]
 
 
 class _Wire(BaseModel):
@@ -39,24 +50,11 @@ class EngagementEvent(_Wire):
 
     event_id: str = Field(min_length=1, max_length=MAX_ID_LEN)
     kind: EventKind
-    ts: float = Field(description="event time, epoch seconds")
+    ts: EpochSeconds = Field(description="event time, epoch seconds")
     actor_id: str = Field(min_length=1, max_length=MAX_ID_LEN)
     target_id: str = Field(min_length=1, max_length=MAX_ID_LEN)
     post_id: str | None = Field(default=None, max_length=MAX_ID_LEN)
     text: str | None = Field(default=None, max_length=MAX_TEXT_LEN)
-
-    @field_validator("ts", mode="before")
-    @classmethod
-    def _ts_number(cls, v: Any) -> Any:
-        # strict mode refuses ints for floats; JSON writers often emit whole seconds as ints.
-        if isinstance(v, int) and not isinstance(v, bool):
-            return float(v)
-        return v
-
-    @field_validator("ts")
-    @classmethod
-    def _ts_finite(cls, v: float) -> float:
-        return _finite(v)
 
     @model_validator(mode="after")
     def _post_is_self(self) -> EngagementEvent:
@@ -69,27 +67,15 @@ class ProfileSnapshot(_Wire):
     """A snapshot of an account's public profile at event time ``ts``; keyed by ``account_id``."""
 
     account_id: str = Field(min_length=1, max_length=MAX_ID_LEN)
-    ts: float
+    ts: EpochSeconds
     followers: int = Field(ge=0)
     following: int = Field(ge=0)
     posts: int = Field(ge=0)
-    created_at: float | None = None
+    created_at: EpochSeconds | None = None
     has_avatar: bool | None = None
     bio_len: int | None = Field(default=None, ge=0)
     is_private: bool | None = None
     username: str | None = Field(default=None, max_length=MAX_ID_LEN)
-
-    @field_validator("ts", "created_at", mode="before")
-    @classmethod
-    def _ts_number(cls, v: Any) -> Any:
-        if isinstance(v, int) and not isinstance(v, bool):
-            return float(v)
-        return v
-
-    @field_validator("ts")
-    @classmethod
-    def _ts_finite(cls, v: float) -> float:
-        return _finite(v)
 
 
 FlagKind = Literal["engagement_spike", "follower_spike", "pod", "bot", "purchased_engagement",

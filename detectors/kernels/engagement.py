@@ -100,6 +100,16 @@ def _check_spike(F: np.ndarray, I: np.ndarray, a: int, blk: int, count: float, m
 
 
 @njit(**NJIT_OPTIONS)
+def _claim(a: int, offset: int, chunk_off: np.ndarray, chunk_shift: int, dirty: np.ndarray) -> bool:
+    """False when the state chunk of ``a`` was restored from a checkpoint that covers ``offset``."""
+    c = a >> chunk_shift
+    if offset <= chunk_off[c]:
+        return False
+    dirty[c] = True
+    return True
+
+
+@njit(**NJIT_OPTIONS)
 def engagement_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: np.ndarray,
                       keep: np.ndarray, F: np.ndarray, I: np.ndarray, chunk_off: np.ndarray,
                       chunk_shift: int, dirty: np.ndarray, p: np.ndarray, new_flag: np.ndarray) -> int:
@@ -117,10 +127,8 @@ def engagement_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset
         if not keep[i]:
             continue
         a = acct[i]
-        c = a >> chunk_shift
-        if offset[i] <= chunk_off[c]:
+        if not _claim(a, offset[i], chunk_off, chunk_shift, dirty):
             continue
-        dirty[c] = True
         applied += 1
         t = ts[i]
         k = kind[i]
@@ -170,10 +178,8 @@ def profile_update(ts: np.ndarray, acct: np.ndarray, followers: np.ndarray, offs
     applied = 0
     for i in range(ts.shape[0]):
         a = acct[i]
-        c = a >> chunk_shift
-        if offset[i] <= chunk_off[c]:
+        if not _claim(a, offset[i], chunk_off, chunk_shift, dirty):
             continue
-        dirty[c] = True
         applied += 1
         if ts[i] >= F[PROFILE_TS, a]:
             F[PROFILE_TS, a] = ts[i]
