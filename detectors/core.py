@@ -131,7 +131,8 @@ class PartitionCore:
         if n == 0:
             return StepResult(np.zeros(0, dtype=np.int64), [], 0, 0, np.zeros(len(EVENT_KINDS), np.int64), -np.inf)
         off = np.asarray(offsets, dtype=np.int64)
-        sub = np.asarray(index_in_msg if index_in_msg is not None else np.zeros(n), dtype=np.int64)
+        # positions inside a message tell two copies of one event_id in the same message apart
+        sub = np.asarray(index_in_msg if index_in_msg is not None else np.arange(n), dtype=np.int64)
         kind = np.fromiter((_KIND_CODE[e.kind] for e in events), dtype=np.int8, count=n)
         ts = np.fromiter((e.ts for e in events), dtype=np.float64, count=n)
         target = self.table.intern([e.target_id for e in events])

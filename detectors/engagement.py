@@ -52,6 +52,8 @@ def _utc(ts: float) -> str:
 def _span(seconds: float) -> str:
     if seconds == 3600:
         return "hour"
+    if seconds == 60:
+        return "minute"
     if seconds % 3600 == 0:
         return f"{seconds / 3600:g} hours"
     return f"{seconds / 60:g} minutes"

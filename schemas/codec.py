@@ -18,7 +18,7 @@ from schemas.wire import EngagementEvent, ProfileSnapshot
 M = TypeVar("M", bound=BaseModel)
 
 #: Reason codes of dead letters, also the label values of the DLQ counter.
-REASONS = ("too_large", "not_utf8", "not_json", "not_object", "schema")
+REASONS = ("too_large", "not_utf8", "not_json", "not_object", "schema", "future_ts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +43,8 @@ def _short(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _decode(value: bytes | None, model: type[M], list_adapter: TypeAdapter[list[M]], max_bytes: int
-            ) -> DecodeResult[M]:
+def _decode(value: bytes | None, model: type[M], list_adapter: TypeAdapter[list[M]], max_bytes: int,
+            max_ts: float | None = None) -> DecodeResult[M]:
     out: DecodeResult[M] = DecodeResult()
     raw = value or b""
     if len(raw) > max_bytes:
@@ -72,8 +72,10 @@ def _decode(value: bytes | None, model: type[M], list_adapter: TypeAdapter[list[
         return out
     try:
         # Fast path: the whole batch is valid (the common case), validated in one call.
-        out.items = list_adapter.validate_python(items)
-        return out
+        valid = list_adapter.validate_python(items)
+        if max_ts is None or all(getattr(m, "ts", 0.0) <= max_ts for m in valid):
+            out.items = valid
+            return out
     except ValidationError:
         pass
     for i, item in enumerate(items):
@@ -84,9 +86,17 @@ def _decode(value: bytes | None, model: type[M], list_adapter: TypeAdapter[list[
                                           index, original))
             continue
         try:
-            out.items.append(model.model_validate(item))
+            obj = model.model_validate(item)
         except ValidationError as exc:
             out.errors.append(DecodeError("schema", _short(exc), index, original))
+            continue
+        ts = getattr(obj, "ts", 0.0)
+        if max_ts is not None and ts > max_ts:
+            # one event far in the future would move its account's windows ahead of every real event
+            out.errors.append(DecodeError("future_ts", f"ts {ts} is after the latest accepted {max_ts}",
+                                          index, original))
+            continue
+        out.items.append(obj)
     return out
 
 
@@ -94,9 +104,10 @@ _EVENTS = TypeAdapter(list[EngagementEvent])
 _PROFILES = TypeAdapter(list[ProfileSnapshot])
 
 
-def decode_events(value: bytes | None, max_bytes: int = 1 << 20) -> DecodeResult[EngagementEvent]:
-    """Decode one message value of the events topic."""
-    return _decode(value, EngagementEvent, _EVENTS, max_bytes)
+def decode_events(value: bytes | None, max_bytes: int = 1 << 20, max_ts: float | None = None
+                  ) -> DecodeResult[EngagementEvent]:
+    """Decode one message value of the events topic; events with ``ts > max_ts`` are refused."""
+    return _decode(value, EngagementEvent, _EVENTS, max_bytes, max_ts)
 
 
 def decode_profiles(value: bytes | None, max_bytes: int = 1 << 20) -> DecodeResult[ProfileSnapshot]:

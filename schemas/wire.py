@@ -129,5 +129,9 @@ class DeadLetter(_Wire):
     source_partition: int
     source_offset: int
     index: int | None = Field(description="position inside a batch message, null for the whole message")
-    original_b64: str = Field(description="the original message value (or batch item) in base64")
+    original_b64: str = Field(description="the original message value (or batch item) in base64, "
+                                          "cut to the first TRUSTREAM_DLQ_MAX_ORIGINAL_BYTES when truncated")
+    original_size: int = Field(description="size of the original in bytes")
+    original_sha256: str = Field(description="SHA-256 of the whole original, hex")
+    truncated: bool = Field(description="true when original_b64 holds only the start of the original")
     received_at: float

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
 
     # --- Worker ------------------------------------------------------------------------------
     max_message_bytes: int = Field(default=1 << 20, ge=1024, description="larger values go to the DLQ")
+    dlq_max_original_bytes: int = Field(
+        default=256 << 10, ge=1024,
+        description="original bytes kept in a dead letter (longer ones are cut, with size and SHA-256 kept) so "
+                    "that a dead letter always fits the broker's message size limit")
+    max_future_skew_s: float = Field(
+        default=86_400.0, gt=0, description="events timed further than this after the wall clock go to the DLQ")
     batch_max_events: int = Field(default=20_000, ge=1, description="events handed to the core at once")
     checkpoint_interval_s: float = Field(default=2.0, gt=0, description="wall seconds between checkpoints")
     dedup_capacity: int = Field(

@@ -6,6 +6,7 @@ The Faust agent (:mod:`services.worker.app`) and the tests drive it with :class:
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -45,10 +46,13 @@ def core_params(settings: Settings) -> CoreParams:
         dedup_capacity=settings.dedup_capacity)
 
 
-def dead_letter(err: DecodeError, msg: InMessage) -> DeadLetter:
+def dead_letter(err: DecodeError, msg: InMessage, keep_bytes: int) -> DeadLetter:
+    kept = err.original[:keep_bytes]
     return DeadLetter(reason=err.reason, detail=err.detail, source_topic=msg.topic,
                       source_partition=msg.partition, source_offset=msg.offset, index=err.index,
-                      original_b64=base64.b64encode(err.original).decode(), received_at=time.time())
+                      original_b64=base64.b64encode(kept).decode(), original_size=len(err.original),
+                      original_sha256=hashlib.sha256(err.original).hexdigest(),
+                      truncated=len(kept) < len(err.original), received_at=time.time())
 
 
 class BatchProcessor:
@@ -75,6 +79,7 @@ class BatchProcessor:
         """Decode, validate and apply messages (every partition must be installed)."""
         out = Outputs()
         limit = self.settings.max_message_bytes
+        max_ts = time.time() + self.settings.max_future_skew_s
         ev: dict[int, tuple[list[EngagementEvent], list[int], list[int]]] = defaultdict(lambda: ([], [], []))
         pr: dict[int, tuple[list[ProfileSnapshot], list[int]]] = defaultdict(lambda: ([], []))
         for m in msgs:
@@ -85,14 +90,14 @@ class BatchProcessor:
                 offs_p.extend([m.offset] * len(res_p.items))
                 errors = res_p.errors
             else:
-                res_e = decode_events(m.value, limit)
+                res_e = decode_events(m.value, limit, max_ts)
                 items, offs, subs = ev[m.partition]
                 items.extend(res_e.items)
                 offs.extend([m.offset] * len(res_e.items))
                 subs.extend(range(len(res_e.items)))
                 errors = res_e.errors
             for err in errors:
-                out.dead.append(dead_letter(err, m))
+                out.dead.append(dead_letter(err, m, self.settings.dlq_max_original_bytes))
                 metrics.DLQ_MESSAGES.labels(err.reason).inc()
         now = time.time()
         for p in sorted(set(ev) | set(pr)):

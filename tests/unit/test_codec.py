@@ -186,8 +186,18 @@ def test_every_reason_is_produced() -> None:
         one_error(decode_events(b"{"))[0],
         one_error(decode_events(b"3"))[0],
         one_error(decode_events(b"{}"))[0],
+        one_error(decode_events(orjson.dumps(event(ts=2e9)), max_ts=1e9))[0],
     }
     assert produced == set(REASONS)
+
+
+def test_future_events_are_refused_one_by_one() -> None:
+    batch = [event(event_id="a", ts=10.0), event(event_id="b", ts=1e12), event(event_id="c", ts=20.0)]
+    res = decode_events(orjson.dumps(batch), max_ts=1e9)
+    assert [e.event_id for e in res.items] == ["a", "c"]
+    assert [(e.reason, e.index) for e in res.errors] == [("future_ts", 1)]
+    assert orjson.loads(res.errors[0].original)["event_id"] == "b"
+    assert len(decode_events(orjson.dumps(batch)).items) == 3  # no limit: all kept
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -262,7 +272,7 @@ def test_json_schema_export() -> None:
                   "offset"},
         "alert": {"alert_id", "account_id", "flag", "authenticity", "raised_at"},
         "dead_letter": {"reason", "detail", "source_topic", "source_partition", "source_offset", "index",
-                        "original_b64", "received_at"},
+                        "original_b64", "original_size", "original_sha256", "truncated", "received_at"},
     }
     for name, req in required.items():
         assert set(schemas[name]["required"]) == req, name
