@@ -50,7 +50,7 @@ class Settings(BaseSettings):
                     "that a dead letter always fits the broker's message size limit")
     max_future_skew_s: float = Field(
         default=86_400.0, gt=0, description="events timed further than this after the wall clock go to the DLQ")
-    batch_max_events: int = Field(default=20_000, ge=1, description="events handed to the core at once")
+    batch_max_messages: int = Field(default=5_000, ge=1, description="Kafka messages handed to the core at once")
     checkpoint_interval_s: float = Field(default=2.0, gt=0, description="wall seconds between checkpoints")
     dedup_capacity: int = Field(
         default=1 << 18, ge=1024,

@@ -76,7 +76,8 @@ class WorkerRuntime:
             self.held[e.message.partition].append(e)
         self._send(out)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - t0)
-        metrics.BATCH_EVENTS.observe(len(msgs))
+        metrics.BATCH_EVENTS.observe(out.n_events)
+        metrics.BATCH_MESSAGES.observe(len(msgs))
         for m in msgs:
             self.last_offset[(m.topic, m.partition)] = m.offset
         self._update_lag()
@@ -165,7 +166,7 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerRuntime]:
     runtime = WorkerRuntime(app, settings)
     source = app.topic(settings.topic("events"), settings.topic("profiles"),
                        key_serializer="raw", value_serializer="raw")
-    max_batch = settings.batch_max_events
+    max_batch = settings.batch_max_messages
 
     @app.agent(source, name="trustream.engagement")
     async def engagement(stream: Any) -> None:

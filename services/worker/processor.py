@@ -35,6 +35,7 @@ class Outputs:
     scores: dict[int, list[ScoreRecord]] = field(default_factory=dict)  # by partition
     alerts: dict[int, list[Alert]] = field(default_factory=dict)  # by partition
     dead: list[DeadLetter] = field(default_factory=list)
+    n_events: int = 0  # valid events and profile snapshots in the batch
 
 
 def core_params(settings: Settings) -> CoreParams:
@@ -88,6 +89,7 @@ class BatchProcessor:
                 items_p, offs_p = pr[m.partition]
                 items_p.extend(res_p.items)
                 offs_p.extend([m.offset] * len(res_p.items))
+                out.n_events += len(res_p.items)
                 errors = res_p.errors
             else:
                 res_e = decode_events(m.value, limit, max_ts)
@@ -95,6 +97,7 @@ class BatchProcessor:
                 items.extend(res_e.items)
                 offs.extend([m.offset] * len(res_e.items))
                 subs.extend(range(len(res_e.items)))
+                out.n_events += len(res_e.items)
                 errors = res_e.errors
             for err in errors:
                 out.dead.append(dead_letter(err, m, self.settings.dlq_max_original_bytes))
