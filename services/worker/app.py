@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 import orjson
+from faust.exceptions import ConsumerNotStarted
 
 from services import metrics
 from services.settings import Settings
@@ -59,17 +60,37 @@ class WorkerRuntime:
         self.dlq_topic = raw_topic(settings.topic("dlq"))
         self.cp_topic = raw_topic(checkpoint_topic(settings))
         self.last_offset: dict[tuple[str, int], int] = {}
+        self.source_topics = {settings.topic("events"), settings.topic("profiles")}
+
+    def owned(self) -> set[int] | None:
+        """Partitions this worker is assigned now; None when no consumer runs (Faust's test context)."""
+        try:
+            tps = self.app.consumer.assignment()
+        except ConsumerNotStarted:
+            return None
+        return {tp.partition for tp in tps if tp.topic in self.source_topics}
+
+    def _keep_owned(self, events: list[Any]) -> list[Any]:
+        """Events still buffered for a partition revoked meanwhile belong to its new owner: drop them
+        (unacked, so never committed here) and that partition's state, so no checkpoint is written for it."""
+        owned = self.owned()
+        if owned is None:
+            return events
+        self.revoke(set(self.proc.cores) - owned)
+        return [e for e in events if e.message.partition in owned]
 
     async def handle(self, events: list[Any]) -> None:
-        msgs = [InMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value)
-                for e in events]
-        for p in sorted({m.partition for m in msgs} - self.proc.cores.keys()):
+        events = self._keep_owned(events)
+        for p in sorted({e.message.partition for e in events} - self.proc.cores.keys()):
             t0 = time.perf_counter()
             blobs = await read_partition(self.client_kwargs, self.cp_topic.get_topic_name(), p)
             core = self.proc.install(p, blobs)
             metrics.RESTORES.inc()
             log.info("partition %d restored: %d accounts, %d checkpoint records, offsets %s, %.2fs",
                      p, len(core.table), len(blobs), core.processed.tolist(), time.perf_counter() - t0)
+        events = self._keep_owned(events)  # a rebalance may have happened while restoring
+        msgs = [InMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value)
+                for e in events]
         t0 = time.perf_counter()
         out = self.proc.process(msgs)
         for e in events:
@@ -111,6 +132,9 @@ class WorkerRuntime:
 
     async def checkpoint(self) -> None:
         """Write what changed, then ack the events it covers (Faust commits after flushing)."""
+        owned = self.owned()
+        if owned is not None:
+            self.revoke(set(self.proc.cores) - owned)
         cuts = self.proc.checkpoint()
         for p, entries in cuts.items():
             for key, blob in entries:
