@@ -113,6 +113,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_all(demo=not args.no_demo, speed=args.speed)
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    from services.evaluation.replay import replay
+    from services.worker.processor import core_params
+
+    s = replay(Path(args.events), Path(args.profiles) if args.profiles else None, Path(args.out),
+               args.batch_size, core_params(settings))
+    print(f"replayed {s.events} events and {s.profiles} profiles: {s.accounts} accounts, {s.flagged} flagged, "
+          f"{s.duplicates} duplicates dropped, {s.rejected} lines rejected (see {args.out}/rejected.jsonl)",
+          file=sys.stderr)
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from schemas.export import json_schemas
 
@@ -147,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds")
     d.set_defaults(fn=cmd_produce_demo)
+    rp = sub.add_parser("replay", help="run the detectors over JSONL files, no broker; writes verdicts.jsonl")
+    rp.add_argument("--events", required=True, help="events.jsonl (wire contract, event-time order)")
+    rp.add_argument("--profiles", default=None, help="profiles.jsonl (optional)")
+    rp.add_argument("--out", required=True, help="output directory")
+    rp.add_argument("--batch-size", type=int, default=1000, help="events per batch step (output does not change)")
+    rp.set_defaults(fn=cmd_replay)
     s = sub.add_parser("schema", help="print (or write) the JSON Schemas of the wire contract")
     s.add_argument("--out", default=None)
     s.set_defaults(fn=cmd_schema)

@@ -1,0 +1,71 @@
+"""Offline replay: same code as the worker, output independent of the batch size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from services.cli import main
+from services.demo import SLOT_S, make_creators, slot_events
+
+T0 = 1_700_000_000.0 // SLOT_S * SLOT_S
+
+
+def write_world(d: Path, hours: float = 30.0) -> tuple[Path, Path]:
+    rng = np.random.default_rng(11)
+    pop = make_creators(rng, 8)
+    live = T0 + (hours - 2) * 3600
+    lines: list[bytes] = []
+    t = T0
+    while t < T0 + hours * 3600:
+        for _, evs in slot_events(rng, pop, t, live):
+            lines += [orjson.dumps(e) for e in evs]
+        t += SLOT_S
+    lines.insert(100, b'{"kind":')  # malformed
+    lines.insert(200, lines[150])  # a re-sent duplicate
+    events = d / "events.jsonl"
+    events.write_bytes(b"\n".join(lines) + b"\n")
+    profiles = d / "profiles.jsonl"
+    profiles.write_bytes(b"\n".join(orjson.dumps({"account_id": c.account_id, "ts": T0, "followers": c.followers,
+                                                  "following": 10, "posts": 3}) for c in pop) + b"\n")
+    return events, profiles
+
+
+def run(events: Path, profiles: Path, out: Path, batch: int) -> int:
+    return main(["replay", "--events", str(events), "--profiles", str(profiles), "--out", str(out),
+                 "--batch-size", str(batch)])
+
+
+def test_batch_size_does_not_change_a_byte(tmp_path: Path) -> None:
+    events, profiles = write_world(tmp_path)
+    assert run(events, profiles, tmp_path / "a", 1000) == 0
+    assert run(events, profiles, tmp_path / "b", 7) == 0
+    for name in ("verdicts.jsonl", "pods.jsonl", "rejected.jsonl"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    verdicts = [orjson.loads(line) for line in (tmp_path / "a/verdicts.jsonl").read_bytes().splitlines()]
+    assert [v["account_id"] for v in verdicts] == sorted(v["account_id"] for v in verdicts)
+    flagged = {v["account_id"]: v["flags"] for v in verdicts if v["flags"]}
+    assert set(flagged) == {"creator_buys_likes", "creator_buys_followers"}
+    (likes,) = flagged["creator_buys_likes"]
+    assert likes["kind"] == "purchased_engagement" and likes["evidence"]["signal"] == "engagement_spike"
+    assert likes["reasons"] and 0 < likes["score"] <= 1
+    rejected = [orjson.loads(line) for line in (tmp_path / "a/rejected.jsonl").read_bytes().splitlines()]
+    assert [(r["line"], r["reason"]) for r in rejected] == [(101, "not_json")]
+
+
+def test_duplicate_lines_count_once(tmp_path: Path) -> None:
+    events, profiles = write_world(tmp_path, hours=3)
+    lines = events.read_bytes().splitlines()
+    doubled = tmp_path / "doubled.jsonl"
+    doubled.write_bytes(b"\n".join(lines + lines) + b"\n")
+    run(events, profiles, tmp_path / "once", 50)
+    run(doubled, profiles, tmp_path / "twice", 50)
+    assert (tmp_path / "once/verdicts.jsonl").read_bytes() == (tmp_path / "twice/verdicts.jsonl").read_bytes()
+
+
+def test_missing_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", "--events", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such file" in capsys.readouterr().err
