@@ -113,6 +113,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_all(demo=not args.no_demo, speed=args.speed)
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from services.evaluation.simulate import simulate, stream_world, write_world
+
+    world = simulate(args.scenario, args.seed, scale=args.scale, days=args.days)
+    if not world.real_sources:
+        print("note: ../shared/data not found; follower/bot profiles and bot-market offers are parametric",
+              file=sys.stderr)
+    if args.out:
+        write_world(world, Path(args.out))
+        print(f"{len(world.events)} events, {len(world.profiles)} profiles, {len(world.labels)} labels "
+              f"written to {args.out}", file=sys.stderr)
+    if args.kafka:
+        settings = get_settings()
+        from services.topics import ensure_topics
+
+        async def go() -> int:
+            await ensure_topics(settings)
+            return await stream_world(world, settings, args.speed)
+
+        n = asyncio.run(go())
+        print(f"{n} events streamed to {settings.topic('events')}", file=sys.stderr)
+    if not args.out and not args.kafka:
+        raise ValueError("give --out DIR, --kafka, or both")
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     settings = get_settings()
     from services.evaluation.replay import replay
@@ -160,6 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds")
     d.set_defaults(fn=cmd_produce_demo)
+    sm = sub.add_parser("simulate", help="a labelled world of creators and fraud (files and/or Kafka)")
+    sm.add_argument("--scenario", required=True, help="organic, pods, bots, purchased_engagement, "
+                    "purchased_followers or mixed")
+    sm.add_argument("--seed", type=int, default=1)
+    sm.add_argument("--out", default=None, help="write events.jsonl, profiles.jsonl, labels.jsonl here")
+    sm.add_argument("--scale", type=float, default=1.0, help="creators relative to the standard size")
+    sm.add_argument("--days", type=float, default=5.0, help="event-time length of the world")
+    sm.add_argument("--kafka", action="store_true", help="stream into the events topic (TRUSTREAM_KAFKA_BOOTSTRAP)")
+    sm.add_argument("--speed", type=float, default=60.0, help="with --kafka: event time per wall second")
+    sm.set_defaults(fn=cmd_simulate)
     rp = sub.add_parser("replay", help="run the detectors over JSONL files, no broker; writes verdicts.jsonl")
     rp.add_argument("--events", required=True, help="events.jsonl (wire contract, event-time order)")
     rp.add_argument("--profiles", default=None, help="profiles.jsonl (optional)")

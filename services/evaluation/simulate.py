@@ -1,0 +1,404 @@
+"""A labelled world of creators, their audiences and fraud, deterministic given (scenario, seed).
+
+Organic parameters and their sources (every one a named constant below):
+
+- followers: log-normal, median 5k (sigma 1.1), clipped to [1k, 10M] (micro creators dominate influencer marketing);
+- likes per post: ``followers * LIKE_RATE_1K * (followers / 1k) ** LIKE_RATE_EXP``, i.e. ~8% of followers at
+  1k falling to ~1.6% at 10M (Markerly, 2 million Instagram accounts), times a per-creator (sigma 0.4) and a
+  per-post (sigma 0.5) log-normal factor;
+- comments: 1-5% of likes (per creator);
+- likes arrive after a post with a log-normal delay (median 2 h, sigma 1.2, at most 72 h): engagement decays
+  over hours; posts at local daytime, creators spread over time zones;
+- likers: a shared population with Pareto(1.2) activity, so a few humans like a lot (heavy-tailed);
+- follows/unfollows: 0.2% / 0.12% of followers a day, Poisson;
+- follower profiles: the real genuine Instagram accounts of ``instafake``; bot profiles: its fake accounts.
+
+Hard negatives (labelled kind ``organic`` with their class, never to be flagged): ``viral`` (one post gets
+10-50x usual likes from diverse humans), ``giveaway`` (a comment flood tagging friends), ``featured`` (a
+follower jump of 5-20% from real accounts within hours), ``friend_circle`` (5-12 creators who really
+engage with each other's posts, often and at human delays), ``fast_grower`` (a new creator gaining 4-8% a
+day), ``heavy_liker`` and ``night_owl`` (humans who like a lot, or at night).
+
+Fraud (labelled with kind, class = variant, role, group, start/end): ``purchased_engagement`` and
+``purchased_followers`` from real bot-market offers (lot, start delay, speed; ``burst`` or ``drip`` over a
+day or more; bought follows partly unfollowed later); ``pod`` (5-50 micro creators engaging each other's
+posts within minutes: ``tight``, ``loose`` (not all members, delays up to an hour), ``camouflaged`` (loose
+plus organic audiences), ``round`` (posts dropped into rounds)); ``bot`` (automated likers/commenters:
+``naive`` fixed 60 s +- 2 s around the clock with "Nice pic!"; ``sophisticated`` jittered, sleeping, templated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from services.evaluation.sources import Offer, Sources, load_sources
+from services.settings import Settings
+
+START_TS = 1_767_571_200.0  # 2026-01-05 00:00 UTC, a Monday
+FOLLOWERS_MEDIAN, FOLLOWERS_SIGMA, FOLLOWERS_MIN, FOLLOWERS_MAX = 5_000.0, 1.1, 1_000, 10_000_000
+LIKE_RATE_1K, LIKE_RATE_EXP = 0.08, -0.175  # Markerly: 8% at 1k, 1.6% at 10M followers
+COMMENT_SHARE = (0.01, 0.05)
+POSTS_PER_DAY = (0.4, 1.5)
+LIKE_DELAY_MEDIAN_S, LIKE_DELAY_SIGMA, LIKE_DELAY_MAX_S = 7_200.0, 1.2, 72 * 3_600.0
+FOLLOW_PER_DAY, UNFOLLOW_PER_DAY = 0.002, 0.0012
+ACTIVITY_PARETO = 1.2
+SCENARIOS = ("organic", "pods", "bots", "purchased_engagement", "purchased_followers", "mixed")
+COMMENT_WORDS = ("love", "this", "so", "good", "amazing", "wow", "beautiful", "need", "want", "great", "shot",
+                 "where", "is", "that", "omg", "yes", "perfect", "vibes", "look", "cute", "nice", "hair", "dress",
+                 "recipe", "trip", "view", "haha", "same", "goals", "congrats", "happy", "for", "you")
+BOT_TEMPLATES = ("Nice pic!", "Great post!", "Awesome!", "Love it!", "🔥🔥🔥", "😍😍", "👏👏👏", "Amazing content!")
+
+
+@dataclass
+class World:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    profiles: list[dict[str, Any]] = field(default_factory=list)
+    labels: list[dict[str, Any]] = field(default_factory=list)
+    real_sources: bool = True
+
+    def sorted_events(self) -> list[dict[str, Any]]:
+        return sorted(self.events, key=lambda e: (e["ts"], e["event_id"]))
+
+
+@dataclass(eq=False)  # identity semantics: creators are keys of role maps
+class Creator:
+    account_id: str
+    followers: int
+    tz_h: float
+    like_factor: float
+    comment_share: float
+    posts_per_day: float
+    posts: list[tuple[str, float]] = field(default_factory=list)
+    rounds: np.ndarray | None = None  # round-based pod: posts are dropped at these times
+
+
+class _Sim:
+    def __init__(self, seed: int, days: float, n_creators: int, sources: Sources) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.days = days
+        self.end = START_TS + days * 86_400
+        self.src = sources
+        self.world = World(real_sources=sources.real)
+        self.n_users = max(2_000, n_creators * 60)
+        act = self.rng.pareto(ACTIVITY_PARETO, self.n_users) + 1.0
+        self.user_p = act / act.sum()
+        self.user_tz = self.rng.uniform(-8, 9, self.n_users)
+        self.seq = 0
+        self.creators = [self._creator(f"c{i:05d}") for i in range(n_creators)]
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _id(self, prefix: str) -> str:
+        self.seq += 1
+        return f"{prefix}{self.seq}"
+
+    def ev(self, kind: str, ts: float, actor: str, target: str, post: str | None = None,
+           text: str | None = None) -> None:
+        if START_TS <= ts < self.end:
+            self.world.events.append({"event_id": self._id("e"), "kind": kind, "ts": round(float(ts), 3),
+                                      "actor_id": actor, "target_id": target, "post_id": post, "text": text})
+
+    def label(self, account: str, kind: str, cls: str, role: str, group: str | None = None,
+              start: float | None = None, end: float | None = None) -> None:
+        self.world.labels.append({"account_id": account, "kind": kind, "class": cls, "role": role,
+                                  "group": group, "start_ts": None if start is None else round(float(start), 3),
+                                  "end_ts": None if end is None else round(float(end), 3)})
+
+    def users(self, n: int) -> np.ndarray:
+        return self.rng.choice(self.n_users, size=n, p=self.user_p)
+
+    def comment_text(self) -> str:
+        k = int(self.rng.integers(1, 7))
+        return " ".join(self.rng.choice(COMMENT_WORDS, size=k))
+
+    def _creator(self, cid: str, followers: int | None = None) -> Creator:
+        f = followers or int(np.clip(self.rng.lognormal(math.log(FOLLOWERS_MEDIAN), FOLLOWERS_SIGMA),
+                                     FOLLOWERS_MIN, FOLLOWERS_MAX))
+        return Creator(cid, f, float(self.rng.uniform(-8, 9)), float(self.rng.lognormal(0, 0.4)),
+                       float(self.rng.uniform(*COMMENT_SHARE)), float(self.rng.uniform(*POSTS_PER_DAY)))
+
+    def expected_likes(self, c: Creator) -> float:
+        return float(c.followers * LIKE_RATE_1K * (c.followers / 1_000) ** LIKE_RATE_EXP * c.like_factor)
+
+    def profile(self, account: str, row: np.ndarray, followers: int | None = None) -> None:
+        self.world.profiles.append({
+            "account_id": account, "ts": START_TS, "followers": int(followers if followers is not None else row[0]),
+            "following": int(row[1]), "posts": int(row[2]), "created_at": None, "bio_len": int(row[3]),
+            "has_avatar": bool(row[4]), "is_private": None, "username": account})
+
+    # --- organic --------------------------------------------------------------------------------
+    def organic_creator(self, c: Creator, like_mult: Callable[[int], float] = lambda _: 1.0) -> None:
+        self.profile(c.account_id, self.src.genuine[self.rng.integers(len(self.src.genuine))], c.followers)
+        n_posts = self.rng.poisson(c.posts_per_day * self.days)
+        days = self.rng.uniform(0, self.days, n_posts).astype(int)
+        local_h = self.rng.uniform(8, 23, n_posts)
+        times = np.sort(START_TS + days * 86_400 + (local_h - c.tz_h) * 3_600)
+        if c.rounds is not None:  # a round-based pod member posts when the next round opens
+            times = np.sort(c.rounds[np.minimum(np.searchsorted(c.rounds, times), len(c.rounds) - 1)]
+                            + self.rng.uniform(0, 600, len(times)))
+        for j, t in enumerate(times):
+            pid = f"{c.account_id}:p{j}"
+            c.posts.append((pid, float(t)))
+            self.ev("post", t, c.account_id, c.account_id, pid)
+            n_likes = self.rng.poisson(self.expected_likes(c) * self.rng.lognormal(-0.125, 0.5) * like_mult(j))
+            self.engage(c, pid, t, n_likes, c.comment_share)
+        for kind, rate in (("follow", FOLLOW_PER_DAY), ("unfollow", UNFOLLOW_PER_DAY)):
+            n = self.rng.poisson(c.followers * rate * self.days)
+            for u, t in zip(self.users(n), self.rng.uniform(START_TS, self.end, n), strict=True):
+                self.ev(kind, t, f"u{u}", c.account_id)
+
+    def engage(self, c: Creator, pid: str, t: float, n_likes: int, comment_share: float,
+               delay_median: float = LIKE_DELAY_MEDIAN_S) -> None:
+        delays = np.minimum(self.rng.lognormal(math.log(delay_median), LIKE_DELAY_SIGMA, n_likes), LIKE_DELAY_MAX_S)
+        for u, d in zip(self.users(n_likes), delays, strict=True):
+            self.ev("like", t + d, f"u{u}", c.account_id, pid)
+        n_com = self.rng.binomial(n_likes, comment_share)
+        delays = np.minimum(self.rng.lognormal(math.log(delay_median), LIKE_DELAY_SIGMA, n_com), LIKE_DELAY_MAX_S)
+        for u, d in zip(self.users(n_com), delays, strict=True):
+            self.ev("comment", t + d, f"u{u}", c.account_id, pid, self.comment_text())
+
+    # --- purchases (real bot-market offers) -----------------------------------------------------
+    def offer(self, action: str) -> Offer:
+        offers = [o for o in self.src.offers if o.action == action]
+        return offers[int(self.rng.integers(len(offers)))]
+
+    def purchase(self, c: Creator, kind: str, drip: bool) -> None:
+        action = "like" if kind == "purchased_engagement" else "follow"
+        o = self.offer(action)
+        lot = int(o.lot * self.rng.choice([1, 2, 5]) if o.lot < 1_000 else o.lot)
+        order_ts = START_TS + self.rng.uniform(0.45, 0.7) * self.days * 86_400
+        post = None
+        if action == "like":
+            eligible = [p for p in c.posts if p[1] < order_ts]
+            if not eligible:
+                return
+            post, posted = eligible[-1]
+            order_ts = max(order_ts, posted)
+        start = order_ts + self.rng.uniform(*o.start_delay_h) * 3_600
+        speed = self.rng.uniform(*o.speed_per_day)
+        duration = lot / speed * 86_400
+        if drip:
+            duration = max(duration, self.rng.uniform(1.0, 2.5) * 86_400)
+        else:
+            duration = min(duration, self.rng.uniform(0.5, 3.0) * 3_600)
+        times = np.sort(start + self.rng.random(lot) * duration)
+        bots = [self._id("b") for _ in range(lot)]
+        for b, t in zip(bots, times, strict=True):
+            self.ev(action, t, b, c.account_id, post)
+        for b in bots[: min(lot, 200)]:
+            self.profile(b, self.src.fake[self.rng.integers(len(self.src.fake))])
+        if action == "follow" and o.drop_pct > 0:  # bought followers leave again over the following days
+            n_drop = int(lot * self.rng.uniform(0.2, 1.0) * o.drop_pct)
+            for b, t in zip(bots[:n_drop], start + duration + self.rng.uniform(0, 4 * 86_400, n_drop), strict=True):
+                self.ev("unfollow", t, b, c.account_id)
+        self.label(c.account_id, kind, "drip" if drip else "burst", "buyer", None, float(times[0]),
+                   float(times[-1]))
+
+    # --- hard negatives -------------------------------------------------------------------------
+    def hard_negative(self, c: Creator, cls: str) -> None:
+        start = None
+        if cls == "viral":
+            k = max(1, len(c.posts) // 2)
+            mult = float(self.rng.uniform(10, 50))
+            if len(c.posts) > k:
+                pid, t = c.posts[k]
+                self.engage(c, pid, t, self.rng.poisson(self.expected_likes(c) * (mult - 1)), c.comment_share, 3_600)
+                start = t
+        elif cls == "giveaway" and c.posts:
+            pid, t = c.posts[len(c.posts) // 2]
+            for u in self.users(int(self.expected_likes(c) * self.rng.uniform(1, 4))):
+                friends = " ".join(f"@u{f}" for f in self.users(int(self.rng.integers(1, 4))))
+                self.ev("comment", t + self.rng.lognormal(math.log(3_600), 1.0), f"u{u}", c.account_id, pid,
+                        f"{friends} {self.comment_text()}")
+            start = t
+        elif cls == "featured":
+            start = START_TS + self.rng.uniform(0.4, 0.8) * self.days * 86_400
+            n = int(c.followers * self.rng.uniform(0.05, 0.2))
+            for u, d in zip(self.users(n), self.rng.exponential(3 * 3_600, n), strict=True):
+                self.ev("follow", start + d, f"u{u}", c.account_id)
+        self.label(c.account_id, "organic", cls, "creator", None, start, None)
+
+    def heavy_humans(self, n: int, cls: str) -> None:
+        """Humans who like a lot (or at night): bursts of sessions, human gaps, sleep."""
+        for _ in range(n):
+            uid = self._id("h")
+            self.profile(uid, self.src.genuine[self.rng.integers(len(self.src.genuine))])
+            tz = self.rng.uniform(-8, 9)
+            for day in range(int(self.days)):
+                awake = (self.rng.uniform(20, 24) if cls == "night_owl" else self.rng.uniform(8, 12))
+                for _s in range(int(self.rng.integers(2, 6))):
+                    t = START_TS + day * 86_400 + (awake + self.rng.uniform(0, 10) - tz) * 3_600
+                    for _k in range(int(self.rng.integers(10, 60))):
+                        c = self.creators[int(self.rng.integers(len(self.creators)))]
+                        t += self.rng.lognormal(math.log(20), 1.0)
+                        pid = c.posts[int(self.rng.integers(len(c.posts)))][0] if c.posts else None
+                        self.ev("like", t, uid, c.account_id, pid)
+            self.label(uid, "organic", cls, "actor")
+
+    # --- groups: pods and friend circles --------------------------------------------------------
+    def group_engagement(self, members: list[Creator], p_engage: float, delay_s: tuple[float, float],
+                         comment_p: float) -> None:
+        for c in members:
+            for pid, t in c.posts:
+                for m in members:
+                    if m is not c and self.rng.random() < p_engage:
+                        d = self.rng.uniform(*delay_s)
+                        self.ev("like", t + d, m.account_id, c.account_id, pid)
+                        if self.rng.random() < comment_p:
+                            self.ev("comment", t + d + self.rng.uniform(5, 120), m.account_id, c.account_id, pid,
+                                    self.comment_text())
+
+    def pod(self, members: list[Creator], variant: str, gid: str) -> None:
+        if variant == "round":  # posts were dropped into rounds (organic_creator): everyone engages all
+            self.group_engagement(members, 0.95, (60, 1_800), 0.6)
+        elif variant == "tight":
+            self.group_engagement(members, 0.95, (30, 600), 0.7)
+        else:  # loose and camouflaged: not every member, delays up to an hour
+            self.group_engagement(members, float(self.rng.uniform(0.5, 0.8)), (60, 3_600), 0.5)
+        first = min(t for c in members for _, t in c.posts) if any(c.posts for c in members) else None
+        for c in members:
+            self.label(c.account_id, "pod", variant, "member", gid, first, None)
+
+    # --- bots -----------------------------------------------------------------------------------
+    def bot(self, variant: str) -> None:
+        bid = self._id("bot")
+        self.profile(bid, self.src.fake[self.rng.integers(len(self.src.fake))])
+        t = START_TS + self.rng.uniform(0, 0.3) * self.days * 86_400
+        first = t
+        tz = self.rng.uniform(-8, 9)
+        posts = [(c, p) for c in self.creators for p in c.posts]
+        while t < self.end and posts:
+            c, (pid, _) = posts[int(self.rng.integers(len(posts)))]
+            if variant == "naive":
+                t += 60 + self.rng.uniform(-2, 2)
+                text = BOT_TEMPLATES[int(self.rng.integers(len(BOT_TEMPLATES)))]
+            else:
+                t += self.rng.lognormal(math.log(240), 0.6)
+                hour = ((t / 3_600 + tz) % 24)
+                if hour < 7:  # sleeps
+                    t += (7 - hour) * 3_600 + self.rng.uniform(0, 3_600)
+                base = BOT_TEMPLATES[int(self.rng.integers(len(BOT_TEMPLATES)))]
+                text = base + " " + self.comment_text() if self.rng.random() < 0.5 else base
+            kind = "comment" if self.rng.random() < 0.15 else "like"
+            self.ev(kind, t, bid, c.account_id, pid, text if kind == "comment" else None)
+            if variant == "naive" and self.rng.random() < 0.05:
+                self.ev("follow", t + 1, bid, c.account_id)
+        self.label(bid, "bot", variant, "actor", None, first, None)
+
+
+def simulate(scenario: str, seed: int, scale: float = 1.0, days: float = 5.0, sources: Sources | None = None
+             ) -> World:
+    """Build the labelled world of ``scenario`` (one of :data:`SCENARIOS`); same inputs, same world."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    n = max(40, int((1_500 if scenario == "mixed" else 300) * scale))
+    sim = _Sim(seed * 1_000 + SCENARIOS.index(scenario), days, n, sources or load_sources())
+    rng = sim.rng
+    cs = sim.creators
+    order = list(rng.permutation(len(cs)))
+
+    def take(k: int) -> list[Creator]:
+        return [cs[int(order.pop())] for _ in range(min(k, len(order)))]
+
+    mixed = scenario == "mixed"
+    hard: dict[Creator, str] = {}
+    if mixed:
+        for cls, share in (("viral", 0.02), ("giveaway", 0.01), ("featured", 0.01), ("fast_grower", 0.01)):
+            for c in take(max(2, int(share * n))):
+                hard[c] = cls
+        for c in [c for c, cls in hard.items() if cls == "fast_grower"]:
+            c.followers = int(rng.uniform(1_000, 3_000))
+    pods: list[tuple[list[Creator], str, str]] = []
+    if scenario in ("pods", "mixed"):
+        for i, variant in enumerate(("tight", "loose", "camouflaged", "round") * (2 if mixed else 1)):
+            # 5 to 50 members, fewer in small worlds so every variant still gets a pod
+            members = take(int(rng.integers(5, max(6, min(51 if mixed else 30, n // 12)))))
+            for c in members:  # pods are micro creators
+                c.followers = int(rng.uniform(1_000, 30_000))
+                if variant == "round":
+                    c.rounds = np.sort(rng.uniform(START_TS, START_TS + days * 86_400, int(days * 2)))
+            pods.append((members, variant, f"pod{i}"))
+    circles = [take(int(rng.integers(5, 13))) for _ in range(4 if mixed else 0)]
+    buyers: list[tuple[Creator, str, bool]] = []
+    for kind in ("purchased_engagement", "purchased_followers"):
+        if scenario in (kind, "mixed"):
+            k = max(4, int(0.02 * n)) if mixed else max(8, int(0.08 * n))
+            buyers += [(c, kind, i % 2 == 1) for i, c in enumerate(take(k))]
+    for c in cs:
+        grow = hard.get(c) == "fast_grower"
+        sim.organic_creator(c, (lambda j: 1.0 + 0.08 * j) if grow else (lambda _: 1.0))
+        if c not in hard and not any(c in p[0] for p in pods):
+            sim.label(c.account_id, "organic", "organic", "creator")
+    for c, cls in hard.items():
+        sim.hard_negative(c, cls)
+    for members, variant, gid in pods:
+        sim.pod(members, variant, gid)
+    for i, members in enumerate(circles):
+        sim.group_engagement(members, 0.35, (1_800, 6 * 3_600), 0.3)
+        for c in members:
+            sim.world.labels = [lb for lb in sim.world.labels if lb["account_id"] != c.account_id]
+            sim.label(c.account_id, "organic", "friend_circle", "creator", f"circle{i}")
+    for c, kind, drip in buyers:
+        sim.purchase(c, kind, drip)
+    if mixed:
+        sim.heavy_humans(max(3, n // 150), "heavy_liker")
+        sim.heavy_humans(max(3, n // 150), "night_owl")
+    if scenario in ("bots", "mixed"):
+        for i in range(max(6, n // 30)):
+            sim.bot("naive" if i % 2 == 0 else "sophisticated")
+    sim.world.events = sim.world.sorted_events()
+    return sim.world
+
+
+def write_world(world: World, out: Path) -> None:
+    """``events.jsonl`` (event-time order), ``profiles.jsonl`` and ``labels.jsonl`` in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("events", world.events), ("profiles", world.profiles), ("labels", world.labels)):
+        with (out / f"{name}.jsonl").open("wb") as f:
+            for row in rows:
+                f.write(orjson.dumps(row) + b"\n")
+
+
+async def stream_world(world: World, settings: Settings, speed: float, batch_wall_s: float = 0.5) -> int:
+    """Play the world into the events/profiles topics, event time ``speed`` times faster than the clock.
+
+    Each Kafka message is a JSON array of the events of one target account in one slice of
+    ``batch_wall_s`` wall seconds, keyed by that account (so the batch stays on one partition).
+    """
+    producer = AIOKafkaProducer(**settings.kafka_client_kwargs(), linger_ms=20,
+                                max_request_size=settings.max_message_bytes)
+    await producer.start()
+    try:
+        for p in world.profiles:
+            await producer.send(settings.topic("profiles"), orjson.dumps(p), key=p["account_id"].encode())
+        if not world.events:
+            return 0
+        t0_event, t0_wall = world.events[0]["ts"], time.monotonic()
+        slice_s = batch_wall_s * speed
+        i, n = 0, len(world.events)
+        while i < n:
+            end = world.events[i]["ts"] + slice_s
+            by_target: dict[str, list[dict[str, Any]]] = {}
+            while i < n and world.events[i]["ts"] < end:
+                e = world.events[i]
+                by_target.setdefault(e["target_id"], []).append(e)
+                i += 1
+            due = t0_wall + (end - slice_s - t0_event) / speed
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            for target, evs in by_target.items():
+                for k in range(0, len(evs), 2_000):  # stay far below the message size limit
+                    await producer.send(settings.topic("events"), orjson.dumps(evs[k : k + 2_000]),
+                                        key=target.encode())
+        await producer.flush()
+        return n
+    finally:
+        await producer.stop()
