@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-integration lint kafka schema clean
+.PHONY: help install run test test-unit test-integration lint eval kafka schema clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ test-integration: $(STAMP) ## integration tests only (real brokers)
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check schemas detectors services tests
 	$(BIN)/mypy
+
+eval: $(STAMP) ## simulate every scenario x 3 seeds, replay, score against the marketer rules: eval/REPORT.md
+	$(BIN)/trustream eval-suite --suite standard --out eval/out --report eval/REPORT.md
 
 kafka: $(STAMP) ## provision Apache Kafka 4.x from Maven Central into .cache/kafka and run it
 	$(BIN)/trustream broker --kind kafka

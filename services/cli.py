@@ -139,6 +139,31 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from services.evaluation.metrics import evaluate_files, to_json_summary
+    from services.evaluation.report import render_markdown
+
+    verdicts = Path(args.verdicts)
+    result = evaluate_files(args.labels, verdicts / "verdicts.jsonl" if verdicts.is_dir() else verdicts,
+                            args.threshold)
+    if args.json:
+        print(json.dumps(to_json_summary(result)))
+    else:
+        print(render_markdown({"detector": {Path(args.labels).parent.name or "scenario": result}}))
+    return 0
+
+
+def cmd_eval_suite(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    _logging(settings)
+    from services.evaluation.suite import run_suite
+
+    report = Path(args.report)
+    run_suite(args.suite, Path(args.out), report)
+    print(report.read_text())
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     settings = get_settings()
     from services.evaluation.replay import replay
@@ -202,6 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", required=True, help="output directory")
     rp.add_argument("--batch-size", type=int, default=1000, help="events per batch step (output does not change)")
     rp.set_defaults(fn=cmd_replay)
+    ev = sub.add_parser("eval", help="score verdicts against labels (precision, recall, FPR, latency)")
+    ev.add_argument("--labels", required=True, help="labels.jsonl")
+    ev.add_argument("--verdicts", required=True, help="a replay output directory or a verdicts.jsonl")
+    ev.add_argument("--threshold", type=float, default=0.0, help="flags count only from this score on")
+    ev.add_argument("--json", action="store_true", help="one JSON object {kind: {precision, recall, ...}}")
+    ev.set_defaults(fn=cmd_eval)
+    es = sub.add_parser("eval-suite", help="simulate, replay and score the standard scenarios (make eval)")
+    es.add_argument("--suite", choices=("standard", "small"), default="standard")
+    es.add_argument("--out", default="eval/out", help="worlds and verdicts (git-ignored)")
+    es.add_argument("--report", default="eval/REPORT.md")
+    es.set_defaults(fn=cmd_eval_suite)
     s = sub.add_parser("schema", help="print (or write) the JSON Schemas of the wire contract")
     s.add_argument("--out", default=None)
     s.set_defaults(fn=cmd_schema)
