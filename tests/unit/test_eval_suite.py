@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.cli import main
+from services.evaluation import realdata
 from services.evaluation.metrics import FRAUD_KINDS
 
 
@@ -21,6 +22,13 @@ def test_small_suite_writes_a_report_with_every_kind_and_system(tmp_path: Path,
         assert f"## {kind}" in text
     assert "marketer rules" in text and "trustream" in text and "FPR organic" in text
     results = json.loads((tmp_path / "results.json").read_text())
+    if realdata.available()[0]:  # ../shared/data present: the real-data cases are in the report too
+        for case in realdata.CASES:
+            assert case in results["trustream"] and case in text
+        profiles = results["marketer rules"]["real: fake and genuine profiles"]["bot"]
+        assert profiles["n_pos"] > 5_000 and profiles["recall"] is not None
+    else:
+        assert "**skipped**" in text
     organic = results["trustream"]["organic (seed 1)"]
     assert all(organic[k]["tp"] == 0 and organic[k]["fpr"] is not None for k in FRAUD_KINDS)
     # eval on one replay output gives the documented JSON summary
@@ -32,3 +40,8 @@ def test_small_suite_writes_a_report_with_every_kind_and_system(tmp_path: Path,
     assert set(summary["purchased_engagement"]) == {"precision", "recall", "f1", "fpr", "latency_p50_s",
                                                     "latency_p95_s"}
     assert summary["purchased_engagement"]["recall"] is not None
+
+
+def test_real_data_absence_is_reported(tmp_path: Path) -> None:
+    ok, why = realdata.available(tmp_path)
+    assert not ok and "snap-collegemsg" in why

@@ -1,0 +1,191 @@
+"""Real-data cases: real timestamped streams as organic background, with labelled purchases injected,
+and a profile-level case on the labelled fake and genuine accounts. Read from ``../shared/data`` by path.
+
+- ``collegemsg``: SNAP CollegeMsg, 59,835 real messages between 1,899 users, read as comments to the
+  receiver;
+- ``wikipedia``: JODIE Wikipedia, 157,474 real user->page edits over 31 days, read as likes of the page;
+- ``instafake-posts``: the real per-post like and comment counts and upload times of genuine Instagram
+  accounts (instafake); only the spread of each post's likes over the hours after upload is simulated;
+- ``fake-profiles``: instafake, insta-kaggle-fake-spammer and cresci-2017 accounts as profile snapshots,
+  labelled fake (kind ``bot``) or genuine.
+
+Into the three streams, purchases from the real bot-market offers are injected on accounts with enough
+history (half bursts, half drip-fed), labelled like the simulator's.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from services.evaluation.simulate import World
+from services.evaluation.sources import Sources, data_dir, load_sources
+
+BASE_TS = 1_700_000_000.0  # epoch for streams that count seconds from their start
+INJECT_PER_KIND = 10
+
+
+def _inject(world: World, rng: np.random.Generator, src: Sources, targets: list[str], start_of: dict[str, float],
+            end_ts: float) -> None:
+    """Buy likes for half of ``targets`` and followers for the other half, from real offers."""
+    for i, target in enumerate(targets):
+        kind, action = (("purchased_engagement", "like") if i % 2 == 0 else ("purchased_followers", "follow"))
+        drip = (i // 2) % 2 == 1
+        offers = [o for o in src.offers if o.action == action]
+        o = offers[int(rng.integers(len(offers)))]
+        start = start_of[target] + rng.uniform(*o.start_delay_h) * 3_600
+        duration = o.lot / rng.uniform(*o.speed_per_day) * 86_400
+        duration = max(duration, rng.uniform(1.0, 2.5) * 86_400) if drip else min(duration, rng.uniform(0.5, 3) * 3_600)
+        times = np.sort(start + rng.random(o.lot) * duration)
+        times = times[times < end_ts]
+        if len(times) == 0:
+            continue
+        for j, t in enumerate(times):
+            world.events.append({"event_id": f"inj-{target}-{j}", "kind": action, "ts": round(float(t), 3),
+                                 "actor_id": f"bought-{target}-{j}", "target_id": target,
+                                 "post_id": None, "text": None})
+        world.labels.append({"account_id": target, "kind": kind, "class": "drip" if drip else "burst",
+                             "role": "buyer", "group": None, "start_ts": round(float(times[0]), 3),
+                             "end_ts": round(float(times[-1]), 3)})
+
+
+def _stream_case(rows: list[tuple[str, str, float]], kind: str, seed: int, src: Sources) -> World:
+    world = World(real_sources=src.real)
+    for n, (actor, target, ts) in enumerate(rows):
+        world.events.append({"event_id": f"r{n}", "kind": kind, "ts": ts, "actor_id": actor, "target_id": target,
+                             "post_id": None, "text": None})
+    incoming = Counter(t for _, t, _ in rows)
+    t_first, t_last = rows[0][2], rows[-1][2]
+    rng = np.random.default_rng(seed)
+    busy = sorted(t for t, c in incoming.items() if c >= 50)
+    chosen = [busy[int(i)] for i in rng.choice(len(busy), size=min(2 * INJECT_PER_KIND, len(busy)), replace=False)]
+    start_of = {t: t_first + rng.uniform(0.4, 0.7) * (t_last - t_first) for t in chosen}
+    _inject(world, rng, src, chosen, start_of, t_last)
+    for target in incoming:
+        if target not in start_of:
+            world.labels.append({"account_id": target, "kind": "organic", "class": "organic", "role": "creator",
+                                 "group": None, "start_ts": None, "end_ts": None})
+    world.events.sort(key=lambda e: (e["ts"], e["event_id"]))
+    return world
+
+
+def collegemsg(base: Path, seed: int, src: Sources) -> World:
+    rows = []
+    for line in (base / "snap-collegemsg" / "CollegeMsg.txt").read_text().split("\n"):
+        if line.strip():
+            a, b, t = line.split()
+            rows.append((f"cm{a}", f"cm{b}", float(t)))
+    return _stream_case(sorted(rows, key=lambda r: r[2]), "comment", seed, src)
+
+
+def wikipedia(base: Path, seed: int, src: Sources) -> World:
+    rows = []
+    for line in (base / "jodie-wikipedia-edges" / "ml_wikipedia_edges.txt").read_text().split("\n"):
+        if line.strip():
+            u, page, t = line.split()[:3]
+            rows.append((f"wu{u}", f"wp{page}", BASE_TS + float(t)))
+    return _stream_case(sorted(rows, key=lambda r: r[2]), "like", seed, src)
+
+
+def instafake_posts(base: Path, seed: int, src: Sources, accounts: int = 150, posts: int = 12) -> World:
+    """Real per-post counts and upload times; each post's likes spread log-normally (median 2 h) after it."""
+    rng = np.random.default_rng(seed)
+    data = json.loads((base / "instafake" / "nonautomatedAccountData.json").read_text())
+    usable = [a for a in data if len(a["mediaUploadTimes"]) >= posts and 0 < np.mean(a["mediaLikeNumbers"]) < 3_000]
+    picked = [usable[int(i)] for i in rng.choice(len(usable), size=min(accounts, len(usable)), replace=False)]
+    world = World(real_sources=src.real)
+    start_of: dict[str, float] = {}
+    for k, acc in enumerate(picked):
+        cid = f"if{k}"
+        order = np.argsort(acc["mediaUploadTimes"])[-posts:]
+        world.profiles.append({"account_id": cid, "ts": float(acc["mediaUploadTimes"][order[0]]),
+                               "followers": int(acc["userFollowerCount"]), "following": int(acc["userFollowingCount"]),
+                               "posts": int(acc["userMediaCount"]), "created_at": None,
+                               "bio_len": int(acc["userBiographyLength"]), "has_avatar": None, "is_private": None,
+                               "username": None})
+        for j in order:
+            t0 = float(acc["mediaUploadTimes"][j])
+            pid = f"{cid}:p{j}"
+            world.events.append({"event_id": f"{pid}:post", "kind": "post", "ts": t0, "actor_id": cid,
+                                 "target_id": cid, "post_id": pid, "text": None})
+            for kind, n in (("like", acc["mediaLikeNumbers"][j]), ("comment", acc["mediaCommentNumbers"][j])):
+                delays = np.minimum(rng.lognormal(math.log(7_200), 1.2, int(n)), 72 * 3_600)
+                for m, d in enumerate(delays):
+                    world.events.append({"event_id": f"{pid}:{kind}{m}", "kind": kind, "ts": round(t0 + float(d), 3),
+                                         "actor_id": f"ifu{int(rng.integers(200_000))}", "target_id": cid,
+                                         "post_id": pid, "text": "nice" if kind == "comment" else None})
+        times = sorted(float(acc["mediaUploadTimes"][j]) for j in order)
+        start_of[cid] = times[len(times) // 2]
+    chosen = [f"if{int(i)}" for i in rng.choice(len(picked), size=min(2 * INJECT_PER_KIND, len(picked)), replace=False)]
+    end_ts = max(e["ts"] for e in world.events)
+    _inject(world, rng, src, chosen, {c: start_of[c] for c in chosen}, end_ts)
+    for k in range(len(picked)):
+        if f"if{k}" not in chosen:
+            world.labels.append({"account_id": f"if{k}", "kind": "organic", "class": "organic", "role": "creator",
+                                 "group": None, "start_ts": None, "end_ts": None})
+    world.events.sort(key=lambda e: (e["ts"], e["event_id"]))
+    return world
+
+
+def fake_profiles(base: Path, seed: int, src: Sources) -> World:
+    """Labelled fake and genuine accounts of three datasets as profile snapshots (no events)."""
+    world = World(real_sources=src.real)
+
+    def add(aid: str, fake: bool, dataset: str, followers: float, following: float, posts: float,
+            bio: float | None, avatar: bool | None, private: bool | None) -> None:
+        world.profiles.append({"account_id": aid, "ts": BASE_TS, "followers": int(followers),
+                               "following": int(following), "posts": int(posts), "created_at": None,
+                               "bio_len": None if bio is None else int(bio), "has_avatar": avatar,
+                               "is_private": private, "username": None})
+        world.labels.append({"account_id": aid, "kind": "bot" if fake else "organic",
+                             "class": f"fake-{dataset}" if fake else "organic", "role": "account", "group": None,
+                             "start_ts": BASE_TS if fake else None, "end_ts": None})
+
+    for fname, fake in (("fakeAccountData.json", True), ("realAccountData.json", False)):
+        for i, r in enumerate(json.loads((base / "instafake" / fname).read_text())):
+            add(f"ifk{fake:d}-{i}", fake, "instafake", r["userFollowerCount"], r["userFollowingCount"],
+                r["userMediaCount"], r["userBiographyLength"], bool(r["userHasProfilPic"]), bool(r["userIsPrivate"]))
+    for split in ("train.csv", "test.csv"):
+        with (base / "insta-kaggle-fake-spammer" / split).open(newline="") as f:
+            for i, r in enumerate(csv.DictReader(f)):
+                add(f"kg-{split}-{i}", r["fake"] == "1", "kaggle", float(r["#followers"]), float(r["#follows"]),
+                    float(r["#posts"]), float(r["description length"]), r["profile pic"] == "1", r["private"] == "1")
+    for fname, fake in (("geniune_accounts.csv", False), ("social_spambots_1.csv", True),
+                        ("social_spambots_2.csv", True), ("social_spambots_3.csv", True)):
+        with (base / "cresci2017-users" / fname).open(newline="", encoding="utf-8", errors="replace") as f:
+            for i, r in enumerate(csv.DictReader(f)):
+                try:
+                    add(f"cr-{fname}-{i}", fake, "cresci2017", float(r["followers_count"] or 0),
+                        float(r["friends_count"] or 0), float(r["statuses_count"] or 0),
+                        None, r.get("default_profile_image") not in ("1", "True"), None)
+                except ValueError:
+                    continue  # a malformed row of the source file
+    return world
+
+
+CASES: dict[str, Callable[[Path, int, Sources], World]] = {
+    "real: collegemsg + injected purchases": collegemsg,
+    "real: wikipedia + injected purchases": wikipedia,
+    "real: instafake posts + injected purchases": instafake_posts,
+    "real: fake and genuine profiles": fake_profiles,
+}
+
+
+def available(base: Path | None = None) -> tuple[bool, str]:
+    base = base or data_dir()
+    needed = ["snap-collegemsg", "jodie-wikipedia-edges", "instafake", "insta-kaggle-fake-spammer", "cresci2017-users"]
+    missing = [n for n in needed if not (base / n).is_dir()]
+    return (not missing, f"{base} lacks {', '.join(missing)}" if missing else str(base))
+
+
+def build(name: str, seed: int = 1, base: Path | None = None) -> World:
+    base = base or data_dir()
+    return CASES[name](base, seed, load_sources(base))
+
+
