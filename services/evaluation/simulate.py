@@ -172,12 +172,14 @@ class _Sim:
         return offers[int(self.rng.integers(len(offers)))]
 
     def purchase(self, c: Creator, kind: str, drip: bool) -> None:
-        action = "like" if kind == "purchased_engagement" else "follow"
+        action = "follow"
+        if kind == "purchased_engagement":  # most buy likes; some buy comments (generic, from bots)
+            action = "comment" if self.rng.random() < 0.25 else "like"
         o = self.offer(action)
         lot = int(o.lot * self.rng.choice([1, 2, 5]) if o.lot < 1_000 else o.lot)
         order_ts = START_TS + self.rng.uniform(0.45, 0.7) * self.days * 86_400
         post = None
-        if action == "like":
+        if action != "follow":
             eligible = [p for p in c.posts if p[1] < order_ts]
             if not eligible:
                 return
@@ -193,7 +195,8 @@ class _Sim:
         times = np.sort(start + self.rng.random(lot) * duration)
         bots = [self._id("b") for _ in range(lot)]
         for b, t in zip(bots, times, strict=True):
-            self.ev(action, t, b, c.account_id, post)
+            text = BOT_TEMPLATES[int(self.rng.integers(len(BOT_TEMPLATES)))] if action == "comment" else None
+            self.ev(action, t, b, c.account_id, post, text)
         for b in bots[: min(lot, 200)]:
             self.profile(b, self.src.fake[self.rng.integers(len(self.src.fake))])
         if action == "follow" and o.drop_pct > 0:  # bought followers leave again over the following days
@@ -336,6 +339,11 @@ def simulate(scenario: str, seed: int, scale: float = 1.0, days: float = 5.0, so
     for c in cs:
         grow = hard.get(c) == "fast_grower"
         sim.organic_creator(c, (lambda j: 1.0 + 0.08 * j) if grow else (lambda _: 1.0))
+        if grow:  # a new creator gaining 4-8% followers a day, from real humans, all week long
+            rate = float(rng.uniform(0.04, 0.08))
+            n_new = int(c.followers * ((1 + rate) ** days - 1))
+            for u, t in zip(sim.users(n_new), rng.uniform(START_TS, START_TS + days * 86_400, n_new), strict=True):
+                sim.ev("follow", float(t), f"u{u}", c.account_id)
         if c not in hard and not any(c in p[0] for p in pods):
             sim.label(c.account_id, "organic", "organic", "creator")
     for c, cls in hard.items():
