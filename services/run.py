@@ -48,8 +48,9 @@ def _stop_all(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
 def run_all(demo: bool = True, speed: float = 60.0) -> int:
     env = dict(os.environ)
     broker: BrokerProcess | None = None
-    logdir = Path(".run")
-    logdir.mkdir(exist_ok=True)
+    s = Settings()  # the children read the same environment
+    logdir = Path(s.data_dir)
+    logdir.mkdir(parents=True, exist_ok=True)
     stopping = False
 
     def _on_signal(signum: int, frame: object) -> None:
@@ -72,7 +73,6 @@ def run_all(demo: bool = True, speed: float = 60.0) -> int:
         from services.topics import ensure_topics
 
         asyncio.run(ensure_topics(settings))
-        s = Settings()  # the children read the same environment
         children.append(("worker", _spawn(["worker"], env)))
         children.append(("api", _spawn(["api"], env)))
         if demo:
