@@ -15,7 +15,6 @@ history (half bursts, half drip-fed), labelled like the simulator's.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections import Counter
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from services.evaluation.simulate import World
-from services.evaluation.sources import Sources, data_dir, load_sources
+from services.evaluation.sources import Sources, data_dir, labelled_profiles, load_sources
 
 BASE_TS = 1_700_000_000.0  # epoch for streams that count seconds from their start
 INJECT_PER_KIND = 10
@@ -136,36 +135,15 @@ def instafake_posts(base: Path, seed: int, src: Sources, accounts: int = 150, po
 def fake_profiles(base: Path, seed: int, src: Sources) -> World:
     """Labelled fake and genuine accounts of three datasets as profile snapshots (no events)."""
     world = World(real_sources=src.real)
-
-    def add(aid: str, fake: bool, dataset: str, followers: float, following: float, posts: float,
-            bio: float | None, avatar: bool | None, private: bool | None) -> None:
-        world.profiles.append({"account_id": aid, "ts": BASE_TS, "followers": int(followers),
-                               "following": int(following), "posts": int(posts), "created_at": None,
-                               "bio_len": None if bio is None else int(bio), "has_avatar": avatar,
-                               "is_private": private, "username": None})
-        world.labels.append({"account_id": aid, "kind": "bot" if fake else "organic",
-                             "class": f"fake-{dataset}" if fake else "organic", "role": "account", "group": None,
-                             "start_ts": BASE_TS if fake else None, "end_ts": None})
-
-    for fname, fake in (("fakeAccountData.json", True), ("realAccountData.json", False)):
-        for i, r in enumerate(json.loads((base / "instafake" / fname).read_text())):
-            add(f"ifk{fake:d}-{i}", fake, "instafake", r["userFollowerCount"], r["userFollowingCount"],
-                r["userMediaCount"], r["userBiographyLength"], bool(r["userHasProfilPic"]), bool(r["userIsPrivate"]))
-    for split in ("train.csv", "test.csv"):
-        with (base / "insta-kaggle-fake-spammer" / split).open(newline="") as f:
-            for i, r in enumerate(csv.DictReader(f)):
-                add(f"kg-{split}-{i}", r["fake"] == "1", "kaggle", float(r["#followers"]), float(r["#follows"]),
-                    float(r["#posts"]), float(r["description length"]), r["profile pic"] == "1", r["private"] == "1")
-    for fname, fake in (("geniune_accounts.csv", False), ("social_spambots_1.csv", True),
-                        ("social_spambots_2.csv", True), ("social_spambots_3.csv", True)):
-        with (base / "cresci2017-users" / fname).open(newline="", encoding="utf-8", errors="replace") as f:
-            for i, r in enumerate(csv.DictReader(f)):
-                try:
-                    add(f"cr-{fname}-{i}", fake, "cresci2017", float(r["followers_count"] or 0),
-                        float(r["friends_count"] or 0), float(r["statuses_count"] or 0),
-                        None, r.get("default_profile_image") not in ("1", "True"), None)
-                except ValueError:
-                    continue  # a malformed row of the source file
+    for i, r in enumerate(labelled_profiles(base)):
+        aid = f"{r.dataset}-{i}"
+        world.profiles.append({"account_id": aid, "ts": BASE_TS, "followers": int(r.followers),
+                               "following": int(r.following), "posts": int(r.posts), "created_at": None,
+                               "bio_len": None if r.bio_len is None else int(r.bio_len), "has_avatar": r.has_avatar,
+                               "is_private": r.is_private, "username": None})
+        world.labels.append({"account_id": aid, "kind": "bot" if r.fake else "organic",
+                             "class": f"fake-{r.dataset}" if r.fake else "organic", "role": "account",
+                             "group": None, "start_ts": BASE_TS if r.fake else None, "end_ts": None})
     return world
 
 

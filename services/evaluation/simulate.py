@@ -11,7 +11,8 @@ Organic parameters and their sources (every one a named constant below):
   over hours; posts at local daytime, creators spread over time zones;
 - likers: a shared population with Pareto(1.2) activity, so a few humans like a lot (heavy-tailed);
 - follows/unfollows: 0.2% / 0.12% of followers a day, Poisson;
-- follower profiles: the real genuine Instagram accounts of ``instafake``; bot profiles: its fake accounts.
+- follower profiles: the real genuine accounts of ``instafake``, ``insta-kaggle-fake-spammer`` and
+  ``cresci2017-users``; bot profiles: their fake accounts.
 
 Hard negatives (labelled kind ``organic`` with their class, never to be flagged): ``viral`` (one post gets
 10-50x usual likes from diverse humans), ``giveaway`` (a comment flood tagging friends), ``featured`` (a
@@ -23,7 +24,8 @@ Fraud (labelled with kind, class = variant, role, group, start/end): ``purchased
 ``purchased_followers`` from real bot-market offers (lot, start delay, speed; ``burst`` or ``drip`` over a
 day or more; bought follows partly unfollowed later); ``pod`` (5-50 micro creators engaging each other's
 posts within minutes: ``tight``, ``loose`` (not all members, delays up to an hour), ``camouflaged`` (loose
-plus organic audiences), ``round`` (posts dropped into rounds)); ``bot`` (automated likers/commenters:
+plus organic audiences), ``round`` (posts dropped into rounds); neighbouring pods may share members);
+``bot`` (automated likers/commenters:
 ``naive`` fixed 60 s +- 2 s around the clock with "Nice pic!"; ``sophisticated`` jittered, sleeping, templated).
 """
 
@@ -330,6 +332,9 @@ def simulate(scenario: str, seed: int, scale: float = 1.0, days: float = 5.0, so
                 if variant == "round":
                     c.rounds = np.sort(rng.uniform(START_TS, START_TS + days * 86_400, int(days * 2)))
             pods.append((members, variant, f"pod{i}"))
+        for k, ((a, _, _), (b, _, _)) in enumerate(zip(pods, pods[1:], strict=False)):
+            if k % 2 == 0 and len(a) > 3:  # overlapping pods: two members of one are in the next too
+                b.extend(a[:2])
     circles = [take(int(rng.integers(5, 13))) for _ in range(4 if mixed else 0)]
     buyers: list[tuple[Creator, str, bool]] = []
     for kind in ("purchased_engagement", "purchased_followers"):

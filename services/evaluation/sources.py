@@ -1,7 +1,7 @@
 """Real public data the simulator draws from (by path, never copied): ``../shared/data``.
 
-- ``instafake``: genuine and fake Instagram profiles (follower/following/media counts, bio length,
-  avatar, privacy) for follower and bot profiles;
+- ``instafake``, ``insta-kaggle-fake-spammer``, ``cresci2017-users``: genuine and fake profiles
+  (follower/following/post counts, bio length, avatar) for follower and bot profiles;
 - ``botmarket-mk``: 2021 bot-market offers for Instagram likes, comments and follows, with lot size,
   start delay, delivery speed and announced drop-off, for purchased-engagement attacks.
 
@@ -76,17 +76,59 @@ def parse_offer(descr: str, available: str, action: str) -> Offer | None:
     return Offer(_ACTIONS[action], lot, (lo_h, hi_h), speeds, float(drop.group(1)) / 100 if drop else 0.0)
 
 
-def _profiles(path: Path) -> np.ndarray:
-    rows = json.loads(path.read_text())
-    return np.array([[r["userFollowerCount"], r["userFollowingCount"], r["userMediaCount"],
-                      r["userBiographyLength"], r["userHasProfilPic"]] for r in rows], dtype=np.float64)
+@dataclass(frozen=True)
+class LabelledProfile:
+    """One real account of a labelled dataset; ``bio_len`` and ``has_avatar`` may be unknown."""
+
+    dataset: str
+    fake: bool
+    followers: float
+    following: float
+    posts: float
+    bio_len: float | None
+    has_avatar: bool | None
+    is_private: bool | None
+
+
+def labelled_profiles(base: Path) -> list[LabelledProfile]:
+    """Every labelled account of instafake, insta-kaggle-fake-spammer and cresci-2017, in file order."""
+    out: list[LabelledProfile] = []
+    for fname, fake in (("fakeAccountData.json", True), ("realAccountData.json", False)):
+        for r in json.loads((base / "instafake" / fname).read_text()):
+            out.append(LabelledProfile("instafake", fake, r["userFollowerCount"], r["userFollowingCount"],
+                                       r["userMediaCount"], r["userBiographyLength"], bool(r["userHasProfilPic"]),
+                                       bool(r["userIsPrivate"])))
+    for split in ("train.csv", "test.csv"):
+        with (base / "insta-kaggle-fake-spammer" / split).open(newline="") as f:
+            for r in csv.DictReader(f):
+                out.append(LabelledProfile("kaggle", r["fake"] == "1", float(r["#followers"]), float(r["#follows"]),
+                                           float(r["#posts"]), float(r["description length"]),
+                                           r["profile pic"] == "1", r["private"] == "1"))
+    for fname, fake in (("geniune_accounts.csv", False), ("social_spambots_1.csv", True),
+                        ("social_spambots_2.csv", True), ("social_spambots_3.csv", True)):
+        with (base / "cresci2017-users" / fname).open(newline="", encoding="utf-8", errors="replace") as f:
+            for r in csv.DictReader(f):
+                try:
+                    counts = (float(r["followers_count"] or 0), float(r["friends_count"] or 0),
+                              float(r["statuses_count"] or 0))
+                except ValueError:
+                    continue  # a malformed row of the source file
+                out.append(LabelledProfile("cresci2017", fake, *counts, None,
+                                           r.get("default_profile_image") not in ("1", "True"), None))
+    return out
+
+
+def _matrix(rows: list[LabelledProfile]) -> np.ndarray:
+    return np.array([[r.followers, r.following, r.posts, r.bio_len if r.bio_len is not None else 0.0,
+                      1.0 if r.has_avatar is None else float(r.has_avatar)] for r in rows], dtype=np.float64)
 
 
 def load_sources(base: Path | None = None) -> Sources:
     base = base or data_dir()
     try:
-        genuine = _profiles(base / "instafake" / "realAccountData.json")
-        fake = _profiles(base / "instafake" / "fakeAccountData.json")
+        rows = labelled_profiles(base)  # follower and bot profiles from all three labelled datasets
+        genuine = _matrix([r for r in rows if not r.fake])
+        fake = _matrix([r for r in rows if r.fake])
         offers = []
         with (base / "botmarket-mk" / "MKMARKET2021_rent.csv").open(newline="") as f:
             for row in csv.DictReader(f):

@@ -79,6 +79,15 @@ def test_purchases_follow_real_offers() -> None:
             assert span <= 3 * 3_600
 
 
+def test_some_creators_are_in_two_pods() -> None:
+    w = simulate("pods", 3, scale=0.3, days=1.0)
+    groups: dict[str, set[str]] = defaultdict(set)
+    for lb in w.labels:
+        if lb["kind"] == "pod":
+            groups[lb["account_id"]].add(lb["group"])
+    assert any(len(g) == 2 for g in groups.values())
+
+
 def test_naive_bots_act_every_minute() -> None:
     w = simulate("bots", 1, scale=0.15, days=1.0)
     naive = [lb["account_id"] for lb in w.labels if lb["kind"] == "bot" and lb["class"] == "naive"]
@@ -89,10 +98,18 @@ def test_naive_bots_act_every_minute() -> None:
 
 def test_tight_pod_members_engage_each_other_within_minutes() -> None:
     w = simulate("pods", 2, scale=0.2, days=2.0)
-    tight = {lb["account_id"] for lb in w.labels if lb["kind"] == "pod" and lb["class"] == "tight"}
+    groups: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for lb in w.labels:
+        if lb["kind"] == "pod":
+            groups[lb["account_id"]].add((lb["group"], lb["class"]))
+
+    def only_tight(a: str, b: str) -> bool:  # the pair shares exactly one pod, a tight one
+        shared = groups.get(a, set()) & groups.get(b, set())
+        return len(shared) == 1 and next(iter(shared))[1] == "tight"
+
     post_ts = {e["post_id"]: e["ts"] for e in w.events if e["kind"] == "post"}
     delays = [e["ts"] - post_ts[e["post_id"]] for e in w.events
-              if e["kind"] == "like" and e["actor_id"] in tight and e["target_id"] in tight]
+              if e["kind"] == "like" and only_tight(e["actor_id"], e["target_id"])]
     assert delays and max(delays) <= 600 and min(delays) >= 0
 
 
