@@ -65,6 +65,25 @@ def _view(rec: dict[str, Any]) -> tuple[Any, ...]:
                                                  for f in rec["flags"]])
 
 
+def assert_same_as_uninterrupted(stack: Stack, timeout: float) -> None:
+    """Once the API has caught up, every account and the alerts equal one uninterrupted pass."""
+    expected, expected_alerts = uninterrupted(stack)
+    assert {"creator_buys_likes", "creator_buys_followers"} <= {a for a, r in expected.items() if r["flags"]}
+
+    def caught_up() -> bool:
+        for account, rec in expected.items():
+            r = stack.get(f"/v1/accounts/{account}")
+            if r.status_code != 200 or r.json()["counts"] != rec["counts"]:
+                return False
+        return True
+
+    stack.wait(caught_up, timeout, "API counts equal to the uninterrupted run")
+    for account, rec in expected.items():
+        assert _view(stack.get(f"/v1/accounts/{account}").json()) == _view(rec), account
+    alerts = [orjson.loads(r.value) for r in stack.read_topic(stack.settings.topic("alerts"))]
+    assert {a["alert_id"] for a in alerts} == expected_alerts
+
+
 @pytest.mark.parametrize("bounces", [(signal.SIGKILL,), (signal.SIGTERM, signal.SIGKILL)],
                          ids=["kill9", "term-then-kill9"])
 def test_restart_mid_stream_gives_uninterrupted_result(stack: Stack, bounces: tuple[int, ...]) -> None:
@@ -85,21 +104,7 @@ def test_restart_mid_stream_gives_uninterrupted_result(stack: Stack, bounces: tu
         stack.start_worker(f"worker-{i + 1}")
     producer.join(120)
     assert not producer.is_alive()
-    expected, expected_alerts = uninterrupted(stack)
-    assert {"creator_buys_likes", "creator_buys_followers"} <= {a for a, r in expected.items() if r["flags"]}
-
-    def caught_up() -> bool:
-        for account, rec in expected.items():
-            r = stack.get(f"/v1/accounts/{account}")
-            if r.status_code != 200 or r.json()["counts"] != rec["counts"]:
-                return False
-        return True
-
-    stack.wait(caught_up, 120, "API counts equal to the uninterrupted run")
-    for account, rec in expected.items():
-        assert _view(stack.get(f"/v1/accounts/{account}").json()) == _view(rec), account
-    alerts = [orjson.loads(r.value) for r in stack.read_topic(stack.settings.topic("alerts"))]
-    assert {a["alert_id"] for a in alerts} == expected_alerts
+    assert_same_as_uninterrupted(stack, timeout=120)
 
 
 @pytest.mark.parametrize("fault", ["rebalance", "broker-paused"])
@@ -125,14 +130,4 @@ def test_two_workers_rebalance_and_broker_pause(stack: Stack, fault: str) -> Non
         stack.broker.resume()
     producer.join(180)
     assert not producer.is_alive()
-    expected, expected_alerts = uninterrupted(stack)
-
-    def caught_up() -> bool:
-        return all(stack.get(f"/v1/accounts/{a}").status_code == 200
-                   and stack.get(f"/v1/accounts/{a}").json()["counts"] == r["counts"] for a, r in expected.items())
-
-    stack.wait(caught_up, 150, "API counts equal to the uninterrupted run")
-    for account, rec in expected.items():
-        assert _view(stack.get(f"/v1/accounts/{account}").json()) == _view(rec), account
-    alerts = [orjson.loads(r.value) for r in stack.read_topic(stack.settings.topic("alerts"))]
-    assert {a["alert_id"] for a in alerts} == expected_alerts
+    assert_same_as_uninterrupted(stack, timeout=150)
