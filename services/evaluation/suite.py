@@ -87,7 +87,8 @@ def run_suite(name: str, out: Path, report: Path | None) -> dict[str, dict[str, 
             f"{suite.scale}, {suite.days:g} days of event time), run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on "
             f"{platform.node()} ({platform.machine()}), {time.perf_counter() - t_start:.0f} s in all. "
             "Command: `make eval` (or `.venv/bin/trustream eval-suite --suite " + name + "`).", "",
-            "Sources: " + ("real profiles (instafake) and bot-market offers (botmarket-mk) from ../shared/data."
+            "Sources: " + ("real labelled profiles (instafake, insta-kaggle-fake-spammer, cresci2017-users) and "
+                           "bot-market offers (botmarket-mk) from ../shared/data."
                            if real else "**../shared/data absent: parametric stand-ins for profiles and offers.**"),
             "",
             "**Real-data cases** (`services/evaluation/realdata.py`: real streams as organic background with "
