@@ -18,8 +18,8 @@ MAX_ID_LEN = 256
 MAX_TEXT_LEN = 8192
 
 
-def _int_to_float(v: Any) -> Any:
-    # strict mode refuses ints for floats; JSON writers often emit whole seconds as ints
+def int_as_float(v: Any) -> Any:
+    """Before-validator: JSON integers where a float is expected (strict mode refuses them)."""
     if isinstance(v, int) and not isinstance(v, bool):
         return float(v)
     return v
@@ -32,7 +32,7 @@ def _finite(v: float) -> float:
 
 
 #: Epoch seconds: a finite JSON number (integers accepted).
-EpochSeconds = Annotated[float, BeforeValidator(_int_to_float), AfterValidator(_finite)]
+EpochSeconds = Annotated[float, BeforeValidator(int_as_float), AfterValidator(_finite)]
 
 
 class _Wire(BaseModel):

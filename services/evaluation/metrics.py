@@ -60,7 +60,7 @@ from typing import Annotated, Any, Literal, TypedDict, TypeVar
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from schemas.wire import MAX_ID_LEN, EngagementEvent, EpochSeconds, ProfileSnapshot
+from schemas.wire import MAX_ID_LEN, EngagementEvent, EpochSeconds, ProfileSnapshot, int_as_float
 
 FraudKind = Literal["pod", "bot", "purchased_engagement", "purchased_followers"]
 LabelKind = Literal["pod", "bot", "purchased_engagement", "purchased_followers", "organic"]
@@ -75,15 +75,8 @@ THRESHOLD_GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(10))
 SUMMARY_KEYS: tuple[str, ...] = ("precision", "recall", "f1", "fpr", "latency_p50_s", "latency_p95_s")
 
 
-def _int_to_float(v: Any) -> Any:
-    # strict mode refuses ints for floats; JSON writers emit 1 for a score of 1.0
-    if isinstance(v, int) and not isinstance(v, bool):
-        return float(v)
-    return v
-
-
-UnitScore = Annotated[float, BeforeValidator(_int_to_float), Field(ge=0.0, le=1.0)]
-Authenticity = Annotated[float, BeforeValidator(_int_to_float), Field(ge=0.0, le=100.0)]
+UnitScore = Annotated[float, BeforeValidator(int_as_float), Field(ge=0.0, le=1.0)]
+Authenticity = Annotated[float, BeforeValidator(int_as_float), Field(ge=0.0, le=100.0)]
 
 
 class _Record(BaseModel):
