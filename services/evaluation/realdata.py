@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from services.evaluation.simulate import World
+from services.evaluation.simulate import World, deliver
 from services.evaluation.sources import Sources, data_dir, labelled_profiles, load_sources
 
 BASE_TS = 1_700_000_000.0  # epoch for streams that count seconds from their start
@@ -38,10 +38,7 @@ def _inject(world: World, rng: np.random.Generator, src: Sources, targets: list[
         drip = (i // 2) % 2 == 1
         offers = [o for o in src.offers if o.action == action]
         o = offers[int(rng.integers(len(offers)))]
-        start = start_of[target] + rng.uniform(*o.start_delay_h) * 3_600
-        duration = o.lot / rng.uniform(*o.speed_per_day) * 86_400
-        duration = max(duration, rng.uniform(1.0, 2.5) * 86_400) if drip else min(duration, rng.uniform(0.5, 3) * 3_600)
-        times = np.sort(start + rng.random(o.lot) * duration)
+        times, _ = deliver(rng, o, o.lot, start_of[target], drip)
         times = times[times < end_ts]
         if len(times) == 0:
             continue

@@ -61,6 +61,19 @@ COMMENT_WORDS = ("love", "this", "so", "good", "amazing", "wow", "beautiful", "n
 BOT_TEMPLATES = ("Nice pic!", "Great post!", "Awesome!", "Love it!", "🔥🔥🔥", "😍😍", "👏👏👏", "Amazing content!")
 
 
+def deliver(rng: np.random.Generator, offer: Offer, lot: int, order_ts: float, drip: bool
+            ) -> tuple[np.ndarray, float]:
+    """Delivery times of a bought lot: the offer's start delay and speed; a burst is cut to at most 3 h,
+    a drip-feed spread over at least a day. Returns the sorted times and the end of the delivery window."""
+    start = order_ts + rng.uniform(*offer.start_delay_h) * 3_600
+    duration = lot / rng.uniform(*offer.speed_per_day) * 86_400
+    if drip:
+        duration = max(duration, rng.uniform(1.0, 2.5) * 86_400)
+    else:
+        duration = min(duration, rng.uniform(0.5, 3.0) * 3_600)
+    return np.sort(start + rng.random(lot) * duration), start + duration
+
+
 @dataclass
 class World:
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -187,14 +200,7 @@ class _Sim:
                 return
             post, posted = eligible[-1]
             order_ts = max(order_ts, posted)
-        start = order_ts + self.rng.uniform(*o.start_delay_h) * 3_600
-        speed = self.rng.uniform(*o.speed_per_day)
-        duration = lot / speed * 86_400
-        if drip:
-            duration = max(duration, self.rng.uniform(1.0, 2.5) * 86_400)
-        else:
-            duration = min(duration, self.rng.uniform(0.5, 3.0) * 3_600)
-        times = np.sort(start + self.rng.random(lot) * duration)
+        times, delivered = deliver(self.rng, o, lot, order_ts, drip)
         bots = [self._id("b") for _ in range(lot)]
         for b, t in zip(bots, times, strict=True):
             text = BOT_TEMPLATES[int(self.rng.integers(len(BOT_TEMPLATES)))] if action == "comment" else None
@@ -203,7 +209,7 @@ class _Sim:
             self.profile(b, self.src.fake[self.rng.integers(len(self.src.fake))])
         if action == "follow" and o.drop_pct > 0:  # bought followers leave again over the following days
             n_drop = int(lot * self.rng.uniform(0.2, 1.0) * o.drop_pct)
-            for b, t in zip(bots[:n_drop], start + duration + self.rng.uniform(0, 4 * 86_400, n_drop), strict=True):
+            for b, t in zip(bots[:n_drop], delivered + self.rng.uniform(0, 4 * 86_400, n_drop), strict=True):
                 self.ev("unfollow", t, b, c.account_id)
         self.label(c.account_id, kind, "drip" if drip else "burst", "buyer", None, float(times[0]),
                    float(times[-1]))
