@@ -17,6 +17,7 @@ from typing import Any
 import faust
 import orjson
 from faust.exceptions import ConsumerNotStarted
+from faust.types import TP
 
 from services import metrics
 from services.settings import Settings
@@ -119,8 +120,6 @@ class WorkerRuntime:
             self.dlq_topic.send_soon(key=key, value=d.model_dump_json().encode(), partition=0)
 
     def _update_lag(self) -> None:
-        from faust.types import TP
-
         consumer = self.app.consumer
         for (topic, p), off in self.last_offset.items():
             try:
