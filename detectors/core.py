@@ -18,9 +18,10 @@ from detectors.base import Detector, EventColumns, ProfileColumns
 from detectors.engagement import EngagementRate, RateParams
 from detectors.kernels.dedup import dedup_batch, rebuild_index
 from detectors.kernels.hashing import fnv1a_packed
+from detectors.pods import PodEdges, PodParams
 from detectors.scoring import authenticity
 from detectors.state import CHUNK_SHIFT, TOPIC_EVENTS, TOPIC_PROFILES, AccountTable
-from schemas.wire import EVENT_KINDS, EngagementEvent, ProfileSnapshot, ScoreRecord
+from schemas.wire import EVENT_KINDS, EngagementEvent, PairSummary, ProfileSnapshot, ScoreRecord
 
 _KIND_CODE = {k: i for i, k in enumerate(EVENT_KINDS)}
 #: Events of one message get positions ``offset << POS_SHIFT | index`` in the duplicate filter.
@@ -100,11 +101,13 @@ class StepResult:
     duplicates: int
     kind_counts: np.ndarray  # valid events per kind code (duplicates included)
     max_ts: float
+    pod_pairs: list[PairSummary]  # repeated early pairs this batch changed (for the pod graph)
 
 
 @dataclass(frozen=True)
 class CoreParams:
     rate: RateParams = RateParams()
+    pods: PodParams = PodParams()
     dedup_capacity: int = 1 << 18
 
 
@@ -118,6 +121,7 @@ class PartitionCore:
         self.detectors: tuple[Detector, ...] = (self.rate,)
         self.table = AccountTable([d.spec for d in self.detectors])
         self.dedup = DedupFilter(self.params.dedup_capacity)
+        self.pod_edges = PodEdges(self.params.pods)
         #: highest source offset reflected, per source topic (events, profiles), restored ones included
         self.processed = np.full(2, -1, dtype=np.int64)
         #: highest source offset applied by this core since it was created or restored
@@ -129,7 +133,8 @@ class PartitionCore:
         """Apply events in order; ``offsets[i]`` is the source offset of event i's message."""
         n = len(events)
         if n == 0:
-            return StepResult(np.zeros(0, dtype=np.int64), [], 0, 0, np.zeros(len(EVENT_KINDS), np.int64), -np.inf)
+            return StepResult(np.zeros(0, dtype=np.int64), [], 0, 0, np.zeros(len(EVENT_KINDS), np.int64), -np.inf,
+                              [])
         off = np.asarray(offsets, dtype=np.int64)
         # positions inside a message tell two copies of one event_id in the same message apart
         sub = np.asarray(index_in_msg if index_in_msg is not None else np.arange(n), dtype=np.int64)
@@ -137,7 +142,8 @@ class PartitionCore:
         ts = np.fromiter((e.ts for e in events), dtype=np.float64, count=n)
         target = self.table.intern([e.target_id for e in events])
         hashes = hash_ids([e.event_id for e in events])
-        keep = self.dedup.keep(hashes, (off << POS_SHIFT) | sub)
+        pos = (off << POS_SHIFT) | sub
+        keep = self.dedup.keep(hashes, pos)
         cols = EventColumns(kind=kind, ts=ts, target=target, offset=off, keep=keep)
         applied = keep & (off > self.table.chunk_off[TOPIC_EVENTS][target >> CHUNK_SHIFT])
         new_flags: list[tuple[int, str]] = []
@@ -147,10 +153,13 @@ class PartitionCore:
                 for bit, fk in enumerate(det.flag_kinds):
                     if mask[a] & (1 << bit):
                         new_flags.append((int(a), fk))
+        # pairs are idempotent by source position, so replays need no chunk-offset test here
+        pod_pairs = self.pod_edges.update(kind, ts, [e.actor_id for e in events], [e.target_id for e in events],
+                                          [e.post_id for e in events], pos, keep)
         self.applied[TOPIC_EVENTS] = max(int(self.applied[TOPIC_EVENTS]), int(off.max()))
         self.processed[TOPIC_EVENTS] = max(int(self.processed[TOPIC_EVENTS]), int(off.max()))
         return StepResult(np.unique(target[applied]), new_flags, int(applied.sum()), int((~keep).sum()),
-                          np.bincount(kind, minlength=len(EVENT_KINDS)), float(ts.max()))
+                          np.bincount(kind, minlength=len(EVENT_KINDS)), float(ts.max()), pod_pairs)
 
     def step_profiles(self, profiles: Sequence[ProfileSnapshot], offsets: Sequence[int] | np.ndarray
                       ) -> np.ndarray:
@@ -199,6 +208,7 @@ class PartitionCore:
         covered = (int(self.applied[0]), int(self.applied[1]))
         out = [(f"acct:{c:08d}", self.table.dump_chunk(c, covered)) for c in self.table.dirty_chunks()]
         out += [(f"dedup:{s:06d}", self.dedup.dump_segment(s)) for s in self.dedup.dirty_segments()]
+        out += self.pod_edges.checkpoint()
         self.dedup.mark_saved()
         return out
 
@@ -208,6 +218,7 @@ class PartitionCore:
         core = cls(partition, params)
         core.table.load_chunks(v for k, v in blobs.items() if k.startswith("acct:"))
         core.dedup.load_segments(v for k, v in blobs.items() if k.startswith("dedup:"))
+        core.pod_edges.restore(blobs)
         if len(core.table):
             core.processed[:] = core.table.chunk_off[:, : core.table.n_chunks_used()].max(axis=1)
         return core

@@ -135,3 +135,53 @@ class DeadLetter(_Wire):
     original_sha256: str = Field(description="SHA-256 of the whole original, hex")
     truncated: bool = Field(description="true when original_b64 holds only the start of the original")
     received_at: float
+
+
+class PairSummary(_Wire):
+    """Repeated early engagement of one actor on one creator's posts, as counted on the creator's partition.
+
+    Published on the ``pod-edges`` topic (key ``actor_id\\x00target_id``) each time ``count`` grows past 1.
+    Records are absolute, so applying one twice, or an older one after a newer, changes nothing: the graph
+    keeps the record with the highest ``count`` per directed pair.
+    """
+
+    actor_id: str
+    target_id: str
+    count: int = Field(ge=1, description="distinct posts of target_id that actor_id engaged early")
+    delay_hist: list[int] = Field(description="early engagements per delay bucket (detectors.pods.DELAY_EDGES_S)")
+    t2: EpochSeconds = Field(description="event time at which count reached 2 (the pair became repeated)")
+    last_ts: EpochSeconds = Field(description="event time of the latest early engagement counted")
+    last_post: str | None = Field(description="the latest post engaged early")
+
+
+class PodMember(_Wire):
+    account_id: str
+    engaged: int = Field(description="early engagements given on other members' posts")
+    received: int = Field(description="early engagements received from other members")
+    partners: int = Field(description="members it engages with, early and repeatedly, in either direction")
+    reciprocal: int = Field(description="members with repeated early engagement in both directions")
+    first_ts: float = Field(description="event time from which its membership was evident")
+
+
+class PodRecord(_Wire):
+    """An engagement pod: a group of creators who engage each other's posts early and repeatedly.
+
+    Published on the ``pods`` topic keyed by ``pod_id``; ``pod_id`` is derived from the sorted member ids,
+    so the same group gets the same id in every run. A group that changes gets a new id, and the old one is
+    published once more with ``active`` false and ``superseded_by`` set.
+    """
+
+    pod_id: str
+    active: bool = True
+    superseded_by: list[str] = Field(default_factory=list)
+    members: list[str] = Field(description="sorted account ids")
+    score: float = Field(ge=0.0, le=1.0)
+    first_ts: float = Field(description="event time at which the group first showed (its first reciprocal triangle)")
+    last_ts: float = Field(description="event time of the latest early engagement inside the group")
+    reciprocal_pairs: int
+    directed_pairs: int
+    early_engagements: int = Field(description="distinct (member, post) early engagements inside the group")
+    median_delay_s: float = Field(description="median delay of those engagements after the post (bucketed)")
+    posts: list[str] = Field(description="a sample of posts engaged early inside the group (up to 20)")
+    member_stats: list[PodMember]
+    reasons: list[str]

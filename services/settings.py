@@ -69,6 +69,18 @@ class Settings(BaseSettings):
     spike_ratio: float = Field(default=8.0, gt=1, description="window count / (baseline + 1) to flag")
     spike_z: float = Field(default=6.0, gt=0, description="standard scores above baseline to flag")
 
+    # --- Pods (event-time parameters; see detectors.pods) --------------------------------------
+    pod_early_s: float = Field(default=3600.0, gt=0, description="an engagement this soon after the post is early")
+    pod_pair_capacity: int = Field(
+        default=1 << 20, ge=1024,
+        description="(actor, creator) pairs remembered per partition, ~64 B each; when 3/4 full, pairs seen "
+                    "once and idle longest are dropped first")
+    pod_post_capacity: int = Field(default=1 << 17, ge=1024,
+                                   description="recent posts remembered per partition (24 B each)")
+    pod_min_size: int = Field(default=3, ge=3, description="fewest members of a pod")
+    pod_link_share: float = Field(default=0.6, gt=0, le=1.0,
+                                  description="share of a pod's other members each member must be linked to")
+
     # --- API ---------------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
@@ -103,7 +115,7 @@ class Settings(BaseSettings):
             return self.session_timeout_s
         return 6.0 if self.embedded else 30.0
 
-    def topic(self, name: Literal["events", "profiles", "scores", "alerts", "dlq"]) -> str:
+    def topic(self, name: Literal["events", "profiles", "scores", "alerts", "dlq", "pod-edges", "pods"]) -> str:
         return f"{self.topic_prefix}{name}"
 
     def kafka_client_kwargs(self) -> dict[str, object]:

@@ -6,8 +6,8 @@ over one partition whose offsets are the line numbers, and writes
 
 - ``DIR/verdicts.jsonl``: one line per account with any state, sorted by account id:
   ``{"account_id", "authenticity", "flags": [{"kind", "score", "first_ts", "reasons", "evidence"}]}``;
-- ``DIR/pods.jsonl``: one line per pod, ``{"pod_id", "members", "first_ts"}`` (empty until the pod
-  detector exists);
+- ``DIR/pods.jsonl``: one line per pod found at the end of the stream, a :class:`schemas.wire.PodRecord`
+  (members, evidence, and ``first_ts``, the event time from which the pod was evident), sorted by ``pod_id``;
 - ``DIR/rejected.jsonl``: input lines that could not be used, with line number and reason.
 
 Every event has its own offset (its line number), so the output does not depend on the batch size:
@@ -25,8 +25,9 @@ from typing import Any
 import orjson
 
 from detectors.core import CoreParams, PartitionCore
+from detectors.pods import PodGraph, PodParams, with_pods
 from schemas.codec import DecodeError, decode_events, decode_profiles
-from schemas.wire import EngagementEvent, FlagRecord, ProfileSnapshot
+from schemas.wire import EngagementEvent, FlagRecord, PodRecord, ProfileSnapshot, ScoreRecord
 
 #: Verdict kind of each streaming flag. The rate detector's spikes are today's detectors of bought
 #: engagement and followers; their own kind stays in ``evidence["signal"]``.
@@ -48,6 +49,7 @@ class ReplaySummary:
     duplicates: int = 0
     accounts: int = 0
     flagged: int = 0
+    pods: int = 0
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -63,8 +65,7 @@ def _rejected(path: Path, n: int, err: DecodeError) -> bytes:
                          "original": err.original.decode("utf-8", "replace")})
 
 
-def verdict(core: PartitionCore, a: int) -> dict[str, Any]:
-    rec = core.score(a)
+def verdict(rec: ScoreRecord) -> dict[str, Any]:
     merged: dict[str, FlagRecord] = {}
     for f in rec.flags:  # two signals of one verdict kind: keep the stronger, then the earlier
         kind = VERDICT_KIND[f.kind]
@@ -86,6 +87,8 @@ def replay(events: Path, profiles: Path | None, out: Path, batch_size: int = 100
             raise ValueError(f"no such file: {p}")
     out.mkdir(parents=True, exist_ok=True)
     core = PartitionCore(0, params)
+    # the pod graph gets the pair summaries the worker would publish on the pod-edges topic
+    graph = PodGraph(params.pods if params is not None else PodParams())
     summary = ReplaySummary()
     with (out / "rejected.jsonl").open("wb") as rej:
         # profiles are applied in event-time order ahead of the events of the same time
@@ -114,6 +117,7 @@ def replay(events: Path, profiles: Path | None, out: Path, batch_size: int = 100
                 due_off.append(n)
             core.step_profiles(due, due_off)
             res = core.step_events(batch, offsets)
+            graph.apply(res.pod_pairs)
             summary.duplicates += res.duplicates
             batch.clear()
             offsets.clear()
@@ -132,12 +136,24 @@ def replay(events: Path, profiles: Path | None, out: Path, batch_size: int = 100
         flush()
         rest = [heapq.heappop(prof) for _ in range(len(prof))]
         core.step_profiles([p for _, _, p in rest], [n for _, n, _ in rest])
-    order = sorted(core.all_accounts(), key=lambda a: core.table.ids[a])
+    graph.refresh()
+    pods = graph.all_pods()
+    pods_of: dict[str, list[PodRecord]] = {}
+    for pod in pods:
+        for m in pod.members:
+            pods_of.setdefault(m, []).append(pod)
+    records = {core.table.ids[a]: core.score(a) for a in core.all_accounts()}
+    for m in pods_of.keys() - records.keys():  # members seen only as actors
+        records[m] = ScoreRecord(account_id=m, authenticity=100, flags=[], counts={}, followers=None,
+                                 updated_at=0.0, partition=0, offset=-1)
     with (out / "verdicts.jsonl").open("wb") as f:
-        for a in order:
-            v = verdict(core, a)
+        for account in sorted(records):
+            v = verdict(with_pods(records[account], pods_of.get(account, [])))
             summary.flagged += bool(v["flags"])
             f.write(orjson.dumps(v, option=orjson.OPT_SORT_KEYS) + b"\n")
-    summary.accounts = len(order)
-    (out / "pods.jsonl").write_bytes(b"")
+    summary.accounts = len(records)
+    with (out / "pods.jsonl").open("wb") as f:
+        for pod in pods:
+            f.write(orjson.dumps(pod.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS) + b"\n")
+    summary.pods = len(pods)
     return summary
