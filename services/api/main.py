@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services import metrics
-from services.api.routes import accounts, health
+from services.api.routes import accounts, health, pods
 from services.api.view import ScoresView
 from services.settings import Settings, get_settings
 
@@ -36,6 +36,7 @@ def create_api(settings: Settings | None = None, view: ScoresView | None = None)
                   description="Authenticity scores (0-100) of social media accounts, with the reasons "
                               "behind every flag, computed live from engagement streams.")
     app.include_router(accounts.router)
+    app.include_router(pods.router)
     app.include_router(health.router)
 
     @app.get("/metrics", include_in_schema=False)

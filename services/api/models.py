@@ -24,12 +24,48 @@ class AccountPublic(BaseModel):
     counts: dict[str, int]
     followers: int | None
     updated_at: float = Field(description="event time of the newest event reflected (epoch s)")
+    pods: list[str] = Field(default_factory=list,
+                            description="ids of the active engagement pods the account is a member of, sorted")
 
 
 class AccountsPublic(BaseModel):
     data: list[AccountPublic]
     count: int = Field(description="accounts on this page")
     total: int = Field(description="accounts matching the filter")
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
+
+
+class PodMemberPublic(BaseModel):
+    account_id: str
+    engaged: int = Field(description="early engagements given on other members' posts")
+    received: int = Field(description="early engagements received from other members")
+    partners: int = Field(description="members it engages with, early and repeatedly, in either direction")
+    reciprocal: int = Field(description="members with repeated early engagement in both directions")
+    first_ts: float = Field(description="event time from which its membership was evident (epoch s)")
+
+
+class PodPublic(BaseModel):
+    pod_id: str = Field(description="derived from the sorted member ids: the same group has the same id")
+    active: bool = Field(description="false once the group changed (see superseded_by) or dissolved")
+    superseded_by: list[str] = Field(description="ids of the pods that replaced this one (retired pods)")
+    members: list[str] = Field(description="member account ids, sorted")
+    score: float = Field(ge=0.0, le=1.0, description="severity 0..1 of the pod flag its members carry")
+    first_ts: float = Field(description="event time at which the group first showed (epoch s)")
+    last_ts: float = Field(description="event time of the latest early engagement inside the group (epoch s)")
+    reciprocal_pairs: int = Field(description="member pairs engaging each other early and repeatedly, both ways")
+    directed_pairs: int = Field(description="ordered member pairs with repeated early engagement")
+    early_engagements: int = Field(description="distinct (member, post) early engagements inside the group")
+    median_delay_s: float | None = Field(
+        description="median delay of those engagements after the post, seconds (bucketed); null if unknown")
+    posts: list[str] = Field(description="a sample of posts engaged early inside the group (up to 20)")
+    member_stats: list[PodMemberPublic]
+    reasons: list[str]
+
+
+class PodsPublic(BaseModel):
+    data: list[PodPublic]
+    count: int = Field(description="pods on this page")
+    total: int = Field(description="pods matching the filter")
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
 
 

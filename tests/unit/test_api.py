@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from schemas.wire import FlagRecord, ScoreRecord
+from detectors.pods import pod_id_of
+from detectors.scoring import authenticity
+from schemas.wire import FlagRecord, PodMember, PodRecord, ScoreRecord
 from services.api.main import create_api
+from services.api.routes.accounts import to_public
 from services.api.view import ScoresView
 from services.settings import Settings
 
@@ -73,3 +79,184 @@ def test_readyz_is_503_without_a_broker(client: tuple[TestClient, ScoresView]) -
     assert r.status_code == 503 and r.json()["detail"]["caught_up"] is False
     assert c.get("/healthz").status_code == 200
     assert "trustream_api_request_seconds" in c.get("/metrics").text
+
+
+# --- pods ------------------------------------------------------------------------------------------
+
+
+def pod(members: list[str], score: float = 0.7, ts: float = 1_700_000_000.0, active: bool = True,
+        superseded_by: list[str] | None = None) -> PodRecord:
+    """A pod as the detector publishes it: id from the sorted members, stats for every member."""
+    members = sorted(members)
+    n = len(members)
+    stats = [PodMember(account_id=m, engaged=2 * (n - 1) + i, received=2 * (n - 1), partners=n - 1,
+                       reciprocal=n - 1, first_ts=ts + 60.0 * i) for i, m in enumerate(members)]
+    return PodRecord(pod_id=pod_id_of(members), active=active, superseded_by=superseded_by or [], members=members,
+                     score=score, first_ts=ts, last_ts=ts + 7_200.0, reciprocal_pairs=n * (n - 1) // 2,
+                     directed_pairs=n * (n - 1), early_engagements=2 * n * (n - 1), median_delay_s=95.0,
+                     posts=[f"{m}/p{k}" for m in members for k in range(2)][:20],
+                     member_stats=stats, reasons=[f"{n} creators engage each other's posts within minutes"])
+
+
+def publish(view: ScoresView, p: PodRecord) -> None:
+    """What the view's consumer does with one message of the pods topic."""
+    view.apply_pod_value(p.model_dump_json().encode(), p.pod_id.encode())
+
+
+def pod_pages(c: TestClient, **params: object) -> tuple[list[list[str]], int]:
+    out, cursor, total = [], None, -1
+    while True:
+        q = {**params, **({"cursor": cursor} if cursor else {})}
+        body = c.get("/v1/pods", params=q).json()
+        out.append([p["pod_id"] for p in body["data"]])
+        assert body["count"] == len(body["data"])
+        total = body["total"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return out, total
+
+
+def test_pods_pages_by_id_active_by_default(client: tuple[TestClient, ScoresView]) -> None:
+    c, view = client
+    assert c.get("/v1/pods").json() == {"data": [], "count": 0, "total": 0, "next_cursor": None}
+    groups = [pod([f"acct{i:02d}", f"acct{i + 1:02d}", f"acct{i + 2:02d}"]) for i in range(7)]
+    for p in groups:
+        publish(view, p)
+    ids = sorted(p.pod_id for p in groups)
+    got, total = pod_pages(c, limit=3)
+    assert [len(p) for p in got] == [3, 3, 1] and sum(got, []) == ids and total == 7
+    assert sum(pod_pages(c, limit=100)[0], []) == ids  # capped at api_page_max=4: 4 + 3
+    assert c.get("/v1/pods", params={"cursor": ids[4]}).json()["data"][0]["pod_id"] == ids[5]
+    assert c.get("/v1/pods", params={"limit": 0}).status_code == 422
+    # retire two: they move from the default listing to active=false
+    for p in groups[:2]:
+        publish(view, p.model_copy(update={"active": False, "superseded_by": [groups[2].pod_id]}))
+    assert sum(pod_pages(c)[0], []) == sorted(p.pod_id for p in groups[2:])
+    retired, total = pod_pages(c, active="false", limit=1)
+    assert retired == [[i] for i in sorted(p.pod_id for p in groups[:2])] and total == 2
+    assert pod_pages(c, active="true")[1] == 5
+
+
+def test_pod_by_id_and_unknown(client: tuple[TestClient, ScoresView]) -> None:
+    c, view = client
+    p = pod(["acct01", "acct02", "acct04", "acct05"])
+    publish(view, p)
+    body = c.get(f"/v1/pods/{p.pod_id}").json()
+    assert body["pod_id"] == p.pod_id and body["active"] and body["superseded_by"] == []
+    assert body["members"] == ["acct01", "acct02", "acct04", "acct05"] and body["score"] == 0.7
+    assert body["member_stats"][0] == {"account_id": "acct01", "engaged": 6, "received": 6, "partners": 3,
+                                       "reciprocal": 3, "first_ts": 1_700_000_000.0}
+    assert body["median_delay_s"] == 95.0 and body["reasons"] == p.reasons and len(body["posts"]) == 8
+    r = c.get("/v1/pods/pod-000000000000")
+    assert r.status_code == 404 and "pod-000000000000" in r.json()["detail"]
+    assert status(view)["pods"] == 1
+
+
+def status(view: ScoresView) -> dict[str, Any]:
+    return asyncio.run(view.status())
+
+
+def test_account_shows_pods_flag_and_lowered_authenticity(client: tuple[TestClient, ScoresView]) -> None:
+    c, view = client
+    big = pod(["acct01", "acct02", "acct03", "acct04"], score=0.9)
+    small = pod(["acct03", "acct07", "acct08"], score=0.6)
+    publish(view, small)
+    publish(view, big)
+    # acct03 already had an engagement spike (68): the strongest pod adds its flag, both pods are listed
+    body = c.get("/v1/accounts/acct03").json()
+    assert body["pods"] == sorted([big.pod_id, small.pod_id])
+    kinds = [f["kind"] for f in body["flags"]]
+    assert kinds == ["engagement_spike", "pod"] and body["flagged"]
+    flag = body["flags"][1]
+    assert flag["score"] == 0.9 and flag["evidence"]["pod_id"] == big.pod_id
+    assert sorted(flag["evidence"]["pod_ids"]) == sorted([big.pod_id, small.pod_id])
+    assert flag["evidence"]["members"] == ["acct01", "acct02", "acct04"]
+    assert any(small.pod_id in r for r in flag["reasons"])
+    flags = [FlagRecord(**f) for f in body["flags"]]
+    assert body["authenticity"] == authenticity(flags) == 100 - round(40 * 0.8 + 50 * 0.9) == 23
+    # acct01 had no flag of its own: the pod alone flags it
+    one = c.get("/v1/accounts/acct01").json()
+    assert one["flagged"] and [f["kind"] for f in one["flags"]] == ["pod"] and one["pods"] == [big.pod_id]
+    assert one["authenticity"] == authenticity([FlagRecord(**one["flags"][0])]) == 55
+    # an account outside every pod is unchanged
+    assert c.get("/v1/accounts/acct05").json() == to_public(view.accounts["acct05"], []).model_dump()
+    # the list endpoint serves the same merged records
+    listed = {a["account_id"]: a for a in c.get("/v1/accounts", params={"limit": 4}).json()["data"]}
+    assert listed["acct03"] == body and listed["acct01"] == one
+
+
+def test_flagged_listing_includes_pod_members_with_a_score(client: tuple[TestClient, ScoresView]) -> None:
+    c, view = client
+    own = ["acct00", "acct03", "acct06", "acct09"]
+    assert sum(pages(c, flagged="true", limit=3), []) == own
+    p = pod(["acct01", "acct02", "acct03", "newcomer"])
+    publish(view, p)
+    # "newcomer" is known from the pods topic only: listed once its score record arrives, not before
+    assert sum(pages(c, flagged="true", limit=3), []) == sorted([*own, "acct01", "acct02"])
+    assert "newcomer" not in sum(pages(c, limit=4), [])
+    r = c.get("/v1/accounts/newcomer")
+    assert r.status_code == 404 and p.pod_id in r.json()["detail"]
+    unflagged = sum(pages(c, flagged="false", limit=4), [])
+    assert unflagged == ["acct04", "acct05", "acct07", "acct08"]
+    assert c.get("/v1/accounts", params={"flagged": "false"}).json()["total"] == 4
+    assert c.get("/v1/accounts", params={"flagged": "true"}).json()["total"] == 6
+    view.apply(record("newcomer", flagged=False))
+    assert "newcomer" in sum(pages(c, flagged="true", limit=3), [])
+    new = c.get("/v1/accounts/newcomer").json()
+    assert new["flagged"] and new["pods"] == [p.pod_id] and new["authenticity"] == 65
+    assert status(view)["flagged"] == 7
+
+
+def test_retired_pod_ends_membership_and_flag(client: tuple[TestClient, ScoresView]) -> None:
+    c, view = client
+    old = pod(["acct01", "acct02", "acct04"])
+    publish(view, old)
+    assert c.get("/v1/accounts/acct04").json()["flagged"]
+    # acct04 leaves, acct05 joins: a new id, and the old one published again as retired
+    new = pod(["acct01", "acct02", "acct05"], ts=1_700_003_600.0)
+    publish(view, new)
+    publish(view, old.model_copy(update={"active": False, "superseded_by": [new.pod_id]}))
+    gone = c.get("/v1/accounts/acct04").json()
+    assert not gone["flagged"] and gone["flags"] == [] and gone["authenticity"] == 100 and gone["pods"] == []
+    assert "acct04" not in view.pods_of and "acct04" not in view.flagged
+    assert c.get("/v1/accounts/acct01").json()["pods"] == [new.pod_id]
+    assert c.get("/v1/accounts/acct05").json()["pods"] == [new.pod_id]
+    retired = c.get(f"/v1/pods/{old.pod_id}").json()
+    assert retired["active"] is False and retired["superseded_by"] == [new.pod_id]
+    assert sum(pod_pages(c)[0], []) == [new.pod_id]
+    assert sum(pod_pages(c, active="false")[0], []) == [old.pod_id]
+    # a group that comes back gets its old (content-addressed) id back, active again
+    publish(view, old)
+    assert c.get("/v1/accounts/acct04").json()["pods"] == [old.pod_id]
+    assert sum(pod_pages(c, active="false")[0], []) == []
+    # a tombstone on the compacted topic forgets the pod
+    view.apply_pod_value(None, old.pod_id.encode())
+    assert old.pod_id not in view.pods and c.get(f"/v1/pods/{old.pod_id}").status_code == 404
+    assert not c.get("/v1/accounts/acct04").json()["flagged"]
+    assert view.bad_records == 0
+
+
+def test_bad_pods_records_are_counted_and_skipped(client: tuple[TestClient, ScoresView]) -> None:
+    c, view = client
+    good = pod(["acct01", "acct02", "acct04"])
+    publish(view, good)
+    doc = orjson.loads(good.model_dump_json())
+    bad_values: list[bytes | None] = [
+        b"{not json",
+        None,  # no key: not a tombstone
+        b"[]",
+        orjson.dumps({**doc, "score": 1.5}),
+        orjson.dumps({k: v for k, v in doc.items() if k != "members"}),
+        orjson.dumps({**doc, "members": ["acct01", "acct02", "acct04", "acct05"]}),  # acct05 has no stats
+        orjson.dumps({**doc, "reciprocal_pairs": "3"}),  # no coercion from strings
+    ]
+    for value in bad_values:
+        view.apply_pod_value(value, None)
+    assert view.bad_records == len(bad_values)
+    assert list(view.pods) == [good.pod_id] and view.pods[good.pod_id] == good
+    assert "acct05" not in view.pods_of and not c.get("/v1/accounts/acct05").json()["flagged"]
+    assert c.get("/v1/accounts/acct04").json()["pods"] == [good.pod_id]
+    assert status(view)["unreadable_records"] == len(bad_values)
+    # a retired record needs no member stats (nobody gets a flag from it)
+    publish(view, good.model_copy(update={"active": False, "member_stats": []}))
+    assert view.bad_records == len(bad_values) and view.pods_of == {}

@@ -1,4 +1,8 @@
-"""Account scores: one account, or a page of accounts (optionally flagged only)."""
+"""Account scores: one account, or a page of accounts (optionally flagged only).
+
+Every record served is the score record merged with the account's active pods (``pod`` flag and the
+authenticity it implies, :meth:`services.api.view.ScoresView.account`).
+"""
 
 from __future__ import annotations
 
@@ -9,23 +13,33 @@ from fastapi import APIRouter, HTTPException, Query
 from schemas.wire import ScoreRecord
 from services.api.deps import SettingsDep, ViewDep
 from services.api.models import AccountPublic, AccountsPublic, FlagPublic
+from services.api.view import ScoresView
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
 
-def to_public(rec: ScoreRecord) -> AccountPublic:
+def to_public(rec: ScoreRecord, pods: list[str]) -> AccountPublic:
     return AccountPublic(
         account_id=rec.account_id, authenticity=rec.authenticity, flagged=bool(rec.flags),
         flags=[FlagPublic(**f.model_dump()) for f in rec.flags], counts=rec.counts,
-        followers=rec.followers, updated_at=rec.updated_at)
+        followers=rec.followers, updated_at=rec.updated_at, pods=pods)
+
+
+def merged(view: ScoresView, account_id: str) -> AccountPublic | None:
+    rec = view.account(account_id)
+    if rec is None:
+        return None
+    return to_public(rec, sorted(view.pods_of.get(account_id, ())))
 
 
 @router.get("/{account_id}", response_model=AccountPublic)
 def read_account(account_id: str, view: ViewDep) -> AccountPublic:
-    rec = view.accounts.get(account_id)
-    if rec is None:
-        raise HTTPException(status_code=404, detail=f"no score for account {account_id!r} (not seen yet)")
-    return to_public(rec)
+    acct = merged(view, account_id)
+    if acct is None:
+        pods = sorted(view.pods_of.get(account_id, ()))
+        also = f"; it is a member of pod(s) {', '.join(pods)}" if pods else ""
+        raise HTTPException(status_code=404, detail=f"no score for account {account_id!r} (not seen yet){also}")
+    return acct
 
 
 @router.get("", response_model=AccountsPublic)
@@ -35,26 +49,27 @@ def list_accounts(view: ViewDep, settings: SettingsDep,
                   cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
                   ) -> AccountsPublic:
     limit = min(limit, settings.api_page_max)
+    # view.flagged holds the accounts with a score record whose merged record (pods included) has a flag
     if flagged:
         keys = view.flagged
         total = len(keys)
         start = keys.bisect_right(cursor) if cursor is not None else 0
-        page = list(keys.islice(start, start + limit + 1))
-        recs = [view.accounts[k] for k in page]
+        ids = list(keys.islice(start, start + limit + 1))
     else:
         accounts = view.accounts
         start = accounts.bisect_right(cursor) if cursor is not None else 0
-        recs = []
+        ids = []
         idx = start
         keys = accounts.keys()
         # unflagged=false filter walks forward until the page is full
-        while idx < len(keys) and len(recs) <= limit:
-            rec = accounts[keys[idx]]
-            if flagged is None or bool(rec.flags) == flagged:
-                recs.append(rec)
+        while idx < len(keys) and len(ids) <= limit:
+            key = keys[idx]
+            if flagged is None or key not in view.flagged:
+                ids.append(key)
             idx += 1
         total = len(accounts) if flagged is None else len(accounts) - len(view.flagged)
-    more = len(recs) > limit
-    recs = recs[:limit]
-    return AccountsPublic(data=[to_public(r) for r in recs], count=len(recs), total=total,
-                          next_cursor=recs[-1].account_id if more and recs else None)
+    more = len(ids) > limit
+    ids = ids[:limit]
+    data = [a for a in (merged(view, k) for k in ids) if a is not None]
+    return AccountsPublic(data=data, count=len(data), total=total,
+                          next_cursor=ids[-1] if more and ids else None)
