@@ -6,7 +6,8 @@ Inputs are JSONL files, one object a line (blank lines are skipped); every loade
 - ``events.jsonl``: :class:`schemas.wire.EngagementEvent`, in event-time order;
 - ``profiles.jsonl`` (optional): :class:`schemas.wire.ProfileSnapshot`;
 - ``labels.jsonl``: :class:`Label`, one line per (account, label); an account may have several;
-- ``verdicts.jsonl``: :class:`Verdict`, at most one line per account.
+- ``verdicts.jsonl``: :class:`Verdict`, at most one line per account;
+- ``pods.jsonl`` (optional, :func:`load_pods`): :class:`schemas.wire.PodRecord`, the pod groups a detector found.
 
 Semantics of :func:`evaluate`, for each fraud kind ``K`` in :data:`FRAUD_KINDS`:
 
@@ -39,6 +40,28 @@ Semantics of :func:`evaluate`, for each fraud kind ``K`` in :data:`FRAUD_KINDS`:
   ``score >= t`` count. The table always spans the whole grid, whatever the ``threshold`` argument,
   which applies to every other figure.
 
+Semantics of :func:`evaluate_pods` (pod *groups*, beside the per-account figures of :func:`evaluate`):
+
+- **true group**: the accounts of the ``pod`` label lines sharing one ``group`` (an account in two pods has
+  two lines, so it is in two groups); its class is the ``class`` of its first line. Pod lines without a
+  ``group`` are members of no true group (they still get a latency).
+- **found pod**: the last record of each ``pod_id`` in the pods file (later records replace earlier ones, as
+  on the compacted ``pods`` topic) that is ``active``; superseded records are left out of every figure.
+- **Jaccard** of a found pod with a true group: ``|members & group| / |members | group|``. Each found pod's
+  *best match* is the true group of highest Jaccard (ties: the group name first in sort order); ``None`` and
+  0 when it shares no account with any true group.
+- ``share_jaccard_ge_0_9``: found pods whose best Jaccard is at least :data:`POD_MATCH_JACCARD` (0.9) over
+  the found pods, ``None`` without found pods; ``jaccard_min`` / ``jaccard_median`` (nearest-rank p50) over
+  the found pods' best Jaccards; ``true_matched``: true groups with a Jaccard of at least 0.9 with some
+  found pod; ``spurious``: found pods whose best Jaccard is below :data:`POD_SPURIOUS_JACCARD` (0.5).
+- **latency** of a true pod member (an account with a ``pod`` line) that is in a found pod: the earliest
+  ``member_stats[].first_ts`` given for it by the found pods it is in (the pod's ``first_ts`` when a pod gives
+  no stats for it), minus the ``start_ts`` of its pod line with the earliest start (ties: the group name
+  first). In hours, and in posting rounds: divided by that line's ``round_s`` (lines without ``round_s``
+  give no latency in rounds). Signed, like :func:`evaluate`'s; ``p50``/``p95`` are nearest-rank percentiles.
+- ``by_class[c]``: the same counts over true groups of class ``c``; a member's latency goes to the class of
+  the line it is measured from.
+
 Example
 -------
 >>> labels = [Label.model_validate({"account_id": "a", "kind": "bot", "class": "naive", "role": "bot",
@@ -60,7 +83,7 @@ from typing import Annotated, Any, Literal, TypedDict, TypeVar
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from schemas.wire import MAX_ID_LEN, EngagementEvent, EpochSeconds, ProfileSnapshot, int_as_float
+from schemas.wire import MAX_ID_LEN, EngagementEvent, EpochSeconds, PodRecord, ProfileSnapshot, int_as_float
 
 FraudKind = Literal["pod", "bot", "purchased_engagement", "purchased_followers"]
 LabelKind = Literal["pod", "bot", "purchased_engagement", "purchased_followers", "organic"]
@@ -73,6 +96,10 @@ ORGANIC_CLASS = "organic"
 THRESHOLD_GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(10))
 #: Keys of each kind in :func:`to_json_summary`, in order.
 SUMMARY_KEYS: tuple[str, ...] = ("precision", "recall", "f1", "fpr", "latency_p50_s", "latency_p95_s")
+#: A found pod *matches* a true group when their Jaccard is at least this.
+POD_MATCH_JACCARD = 0.9
+#: A found pod is *spurious* when its best Jaccard with any true group is below this.
+POD_SPURIOUS_JACCARD = 0.5
 
 
 UnitScore = Annotated[float, BeforeValidator(int_as_float), Field(ge=0.0, le=1.0)]
@@ -87,8 +114,10 @@ class _Record(BaseModel):
 class Label(_Record):
     """One label line: ``account_id`` has label ``kind`` with variant ``class`` (``cls`` in Python).
 
-    ``role`` and ``group`` (e.g. a pod's id) are carried for reports and not used by the metrics.
-    ``start_ts`` is the attack start for fraud kinds, the origin of detection latency.
+    ``role`` is carried for reports; ``group`` (a pod's id) defines the true groups of
+    :func:`evaluate_pods`. ``start_ts`` is the attack start for fraud kinds, the origin of detection latency.
+    ``round_s`` (pod members) is the pod's posting round in seconds, the unit of :func:`evaluate_pods`'
+    latency in rounds.
     """
 
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
@@ -100,6 +129,7 @@ class Label(_Record):
     group: str | None = Field(default=None, max_length=MAX_ID_LEN)
     start_ts: EpochSeconds | None = None
     end_ts: EpochSeconds | None = None
+    round_s: Annotated[float, BeforeValidator(int_as_float), Field(gt=0.0, allow_inf_nan=False)] | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Label:
@@ -161,6 +191,53 @@ class KindMetrics(TypedDict):
 
 #: The output of :func:`evaluate`: one :class:`KindMetrics` per fraud kind.
 Evaluation = dict[str, KindMetrics]
+
+
+class FoundPodMatch(TypedDict):
+    """One found pod of :func:`evaluate_pods` and the true group it matches best."""
+
+    pod_id: str
+    size: int
+    first_ts: float
+    best_group: str | None
+    best_class: str | None
+    jaccard: float
+
+
+class PodClassMetrics(TypedDict):
+    """:func:`evaluate_pods` figures over the true groups of one pod class."""
+
+    n_true: int
+    true_matched: int
+    n_found: int
+    n_members: int
+    n_members_found: int
+    n_latency_rounds: int
+    latency_p50_rounds: float | None
+    latency_p95_rounds: float | None
+
+
+class PodGroupMetrics(TypedDict):
+    """Every figure :func:`evaluate_pods` gives (see the module docstring)."""
+
+    n_true: int
+    n_found: int
+    n_inactive: int
+    found: list[FoundPodMatch]
+    share_jaccard_ge_0_9: float | None
+    jaccard_min: float | None
+    jaccard_median: float | None
+    true_matched: int
+    spurious: int
+    n_members: int
+    n_members_found: int
+    n_latency: int
+    latency_p50_h: float | None
+    latency_p95_h: float | None
+    n_latency_rounds: int
+    latency_p50_rounds: float | None
+    latency_p95_rounds: float | None
+    by_class: dict[str, PodClassMetrics]
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -231,6 +308,19 @@ def load_verdicts(path: str | Path) -> list[Verdict]:
         seen[v.account_id] = n
         out.append(v)
     return out
+
+
+def load_pods(path: str | Path) -> list[PodRecord]:
+    """All pod records of ``path``, in file order; ``[]`` when the file does not exist.
+
+    Raises
+    ------
+    ValueError
+        ``"<path>:<line>: <what is wrong>"`` on the first line that is not a valid :class:`PodRecord`.
+    """
+    if not Path(path).exists():
+        return []
+    return [p for _, p in _read_jsonl(path, PodRecord)]
 
 
 def write_verdicts(path: str | Path, verdicts: Iterable[Verdict]) -> int:
@@ -402,6 +492,130 @@ def evaluate(labels: Iterable[Label], verdicts: Iterable[Verdict], threshold: fl
 def evaluate_files(labels_path: str | Path, verdicts_path: str | Path, threshold: float = 0.0) -> Evaluation:
     """:func:`evaluate` on a ``labels.jsonl`` and a ``verdicts.jsonl``."""
     return evaluate(load_labels(labels_path), load_verdicts(verdicts_path), threshold)
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0
+
+
+def evaluate_pods(labels: Iterable[Label], pods: Iterable[PodRecord]) -> PodGroupMetrics:
+    """Score the pod groups a detector found against the labelled pods (see the module docstring).
+
+    Parameters
+    ----------
+    labels
+        Label lines; only those of kind ``pod`` are used.
+    pods
+        Pod records in publication order; the last record of a ``pod_id`` is its state.
+
+    Returns
+    -------
+    PodGroupMetrics
+        Group counts, each active found pod with its best-matching true group and Jaccard, the Jaccard
+        summary, latency in hours and posting rounds, and the counts per pod class.
+    """
+    groups: dict[str, set[str]] = defaultdict(set)
+    group_class: dict[str, str] = {}
+    origin: dict[str, Label] = {}  # member -> its pod line with the earliest start
+    for lab in labels:
+        if lab.kind != "pod":
+            continue
+        if lab.group is not None:
+            groups[lab.group].add(lab.account_id)
+            group_class.setdefault(lab.group, lab.cls)
+        prev = origin.get(lab.account_id)
+        if prev is None or _earlier(lab, prev):
+            origin[lab.account_id] = lab
+
+    last: dict[str, PodRecord] = {}
+    for pod in pods:
+        last.pop(pod.pod_id, None)  # keep the order of the latest records
+        last[pod.pod_id] = pod
+    active = [p for p in last.values() if p.active]
+
+    found: list[FoundPodMatch] = []
+    matched: set[str] = set()
+    for pod in active:
+        members = set(pod.members)
+        best_group, best_j = None, 0.0
+        for g in sorted(groups):
+            j = _jaccard(members, groups[g])
+            if j >= POD_MATCH_JACCARD:
+                matched.add(g)
+            if j > best_j:
+                best_group, best_j = g, j
+        found.append({"pod_id": pod.pod_id, "size": len(members), "first_ts": pod.first_ts,
+                      "best_group": best_group, "best_class": None if best_group is None else group_class[best_group],
+                      "jaccard": best_j})
+    jaccards = [f["jaccard"] for f in found]
+
+    detected: dict[str, float] = {}  # account -> earliest time a found pod gives for it
+    for pod in active:
+        stats = {m.account_id: m.first_ts for m in pod.member_stats}
+        for acc in pod.members:
+            t = stats.get(acc, pod.first_ts)
+            detected[acc] = min(t, detected.get(acc, t))
+    hours: list[float] = []
+    rounds: dict[str, list[float]] = defaultdict(list)  # class -> latencies in rounds
+    for acc, lab in origin.items():
+        if acc not in detected or lab.start_ts is None:
+            continue
+        latency = detected[acc] - lab.start_ts
+        hours.append(latency / 3_600)
+        if lab.round_s is not None:
+            rounds[lab.cls].append(latency / lab.round_s)
+    all_rounds = [r for rs in rounds.values() for r in rs]
+
+    classes = sorted({*group_class.values(), *(lab.cls for lab in origin.values())})
+    by_class: dict[str, PodClassMetrics] = {}
+    for c in classes:
+        gs = [g for g, gc in group_class.items() if gc == c]
+        members_c = set().union(*(groups[g] for g in gs)) if gs else set()
+        by_class[c] = {
+            "n_true": len(gs),
+            "true_matched": sum(g in matched for g in gs),
+            "n_found": sum(f["best_class"] == c for f in found),
+            "n_members": len(members_c),
+            "n_members_found": len(members_c & detected.keys()),
+            "n_latency_rounds": len(rounds[c]),
+            "latency_p50_rounds": percentile_nearest_rank(rounds[c], 50),
+            "latency_p95_rounds": percentile_nearest_rank(rounds[c], 95),
+        }
+
+    return {
+        "n_true": len(groups),
+        "n_found": len(active),
+        "n_inactive": len(last) - len(active),
+        "found": found,
+        "share_jaccard_ge_0_9": _ratio(sum(j >= POD_MATCH_JACCARD for j in jaccards), len(found)),
+        "jaccard_min": min(jaccards) if jaccards else None,
+        "jaccard_median": percentile_nearest_rank(jaccards, 50),
+        "true_matched": len(matched),
+        "spurious": sum(j < POD_SPURIOUS_JACCARD for j in jaccards),
+        "n_members": len(origin),
+        "n_members_found": len(origin.keys() & detected.keys()),
+        "n_latency": len(hours),
+        "latency_p50_h": percentile_nearest_rank(hours, 50),
+        "latency_p95_h": percentile_nearest_rank(hours, 95),
+        "n_latency_rounds": len(all_rounds),
+        "latency_p50_rounds": percentile_nearest_rank(all_rounds, 50),
+        "latency_p95_rounds": percentile_nearest_rank(all_rounds, 95),
+        "by_class": by_class,
+    }
+
+
+def _earlier(a: Label, b: Label) -> bool:
+    """Whether pod line ``a`` is the latency origin rather than ``b``: earlier start (a start beats none),
+    then the group name first."""
+    ka = (a.start_ts is None, a.start_ts or 0.0, a.group or "")
+    kb = (b.start_ts is None, b.start_ts or 0.0, b.group or "")
+    return ka < kb
+
+
+def evaluate_pods_files(labels_path: str | Path, pods_path: str | Path) -> PodGroupMetrics:
+    """:func:`evaluate_pods` on a ``labels.jsonl`` and a ``pods.jsonl`` (a missing pods file finds nothing)."""
+    return evaluate_pods(load_labels(labels_path), load_pods(pods_path))
 
 
 def to_json_summary(result: Mapping[str, KindMetrics]) -> dict[str, dict[str, float | None]]:

@@ -4,19 +4,43 @@ The input is ``{system: {scenario: evaluate() output}}`` (:func:`services.evalua
 or the same structure loaded back from JSON). A figure that does not exist (no positives, no predictions,
 no true positive with a start time), and a system, scenario or kind with no result at all, show as
 ``n/a``: a miss is never left out of a table.
+
+Pod groups: an entry named ``"<system> pods"`` (:data:`POD_GROUPS_SUFFIX`) holds
+``{scenario: evaluate_pods() output}`` (:func:`services.evaluation.metrics.evaluate_pods`) for ``<system>``.
+It is not a system of its own: it feeds the "Pods" section, where every scenario with pod labels gets the
+member figures of every system and the group figures of the systems that have them, each checked against
+the targets of :data:`POD_TARGETS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal
 
-from services.evaluation.metrics import FRAUD_KINDS, THRESHOLD_GRID
+from services.evaluation.metrics import FRAUD_KINDS, ORGANIC_CLASS, POD_MATCH_JACCARD, THRESHOLD_GRID
 
 #: Text shown for a missing figure.
 NA = "n/a"
+#: Suffix of the result entry holding a system's pod groups (:func:`~services.evaluation.metrics.evaluate_pods`).
+POD_GROUPS_SUFFIX = " pods"
+#: The hard-negative class of real friends engaging each other, held to its own FPR target.
+FRIEND_CIRCLE = "friend_circle"
+#: Pod targets, figure -> (comparison, bound): member F1, recall on the hard variants, FPR on friend circles
+#: and on every other organic account, share and minimum of the found pods' Jaccard with their true pod,
+#: and p95 detection latency in posting rounds.
+POD_TARGETS: dict[str, tuple[Literal[">=", "<="], float]] = {
+    "f1": (">=", 0.95),
+    "recall_loose": (">=", 0.85),
+    "recall_camouflaged": (">=", 0.85),
+    "fpr_friend_circle": ("<=", 0.01),
+    "fpr_other_organic": ("<=", 0.002),
+    "share_jaccard_ge_0_9": (">=", 1.0),
+    "jaccard_min": (">=", POD_MATCH_JACCARD),
+    "latency_p95_rounds": ("<=", 3.0),
+}
 
-Results = Mapping[str, Mapping[str, Mapping[str, Mapping[str, Any]]]]
+#: ``{system: {scenario: {kind: figures}}}``, and ``{"<system> pods": {scenario: pod-group figures}}``.
+Results = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -36,6 +60,47 @@ def _minutes(seconds: Any) -> str:
 
 def _count(v: Any) -> str:
     return NA if v is None else str(int(v))
+
+
+def _percent(v: Any) -> str:
+    return NA if v is None else f"{100 * float(v):.2f}%"
+
+
+def _plain(v: Any) -> str:
+    return NA if v is None else f"{float(v):.2f}"
+
+
+def pod_groups_key(system: str) -> str:
+    """Name of the result entry holding ``system``'s pod groups."""
+    return system + POD_GROUPS_SUFFIX
+
+
+def _checked(figure: str, v: Any, fmt: Callable[[Any], str]) -> str:
+    """``v`` formatted and marked against :data:`POD_TARGETS`: ``"0.970 ✓"``, ``"0.800 ✗ (target >= 0.850)"``.
+
+    A figure that does not exist is ``n/a``, unmarked: the target cannot be checked on that scenario.
+    """
+    if v is None:
+        return NA
+    op, bound = POD_TARGETS[figure]
+    ok = float(v) >= bound if op == ">=" else float(v) <= bound
+    return f"{fmt(v)} ✓" if ok else f"{fmt(v)} ✗ (target {op} {fmt(bound)})"
+
+
+def _fpr_other_organic(m: Mapping[str, Any]) -> float | None:
+    """Share of organic accounts other than friend circles flagged: plain organic and every other
+    hard-negative class pooled (an account of two such classes counts twice)."""
+    n_org = m.get("n_organic")
+    if n_org is None:
+        return None
+    flagged = (m.get("fpr") or 0.0) * n_org
+    n = n_org
+    sizes: Mapping[str, int] = m.get("n_by_hard_negative_class") or {}
+    for cls, rate in (m.get("fpr_by_class") or {}).items():
+        if cls not in (FRIEND_CIRCLE, ORGANIC_CLASS):
+            flagged += rate * sizes.get(cls, 0)
+            n += sizes.get(cls, 0)
+    return round(flagged) / n if n else None
 
 
 def _table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
@@ -68,23 +133,28 @@ def _threshold_row(m: Mapping[str, Any], t: float) -> Mapping[str, Any]:
 def render_markdown(results: Results) -> str:
     """Render ``{system: {scenario: evaluate() output}}`` as Markdown.
 
-    Three parts: per fraud kind and scenario, the headline figures with the systems side by side
+    Four parts: per fraud kind and scenario, the headline figures with the systems side by side
     (precision, recall, F1, FPR on organic accounts, the worst hard-negative FPR with its class, latency
     p50/p95 in event-time minutes, TP/FP/FN); per scenario, the FPR of every hard-negative class for
     every kind and system; per kind and system, the calibration table (precision and recall when only
-    flags scoring at least each threshold count) over the scenarios.
+    flags scoring at least each threshold count) over the scenarios; and, when some scenario has pod
+    labels, the Pods section (:func:`_pods_section`).
 
     Parameters
     ----------
     results
         System name -> scenario name -> kind -> figures, as :func:`~services.evaluation.metrics.evaluate`
-        gives them. Every system, scenario and kind present anywhere appears in every table.
+        gives them. Every system, scenario and kind present anywhere appears in every table. Entries named
+        ``"<system> pods"`` hold pod groups instead (see the module docstring).
 
     Returns
     -------
     str
         The report, ending with a newline.
     """
+    pod_groups = {name[: -len(POD_GROUPS_SUFFIX)]: per_sc for name, per_sc in results.items()
+                  if name.endswith(POD_GROUPS_SUFFIX)}
+    results = {name: per_sc for name, per_sc in results.items() if not name.endswith(POD_GROUPS_SUFFIX)}
     systems = list(results)
     scenarios = _unique(sc for per_sys in results.values() for sc in per_sys)
     kinds = _unique([*FRAUD_KINDS, *(k for per_sys in results.values() for ev in per_sys.values() for k in ev)])
@@ -92,7 +162,7 @@ def render_markdown(results: Results) -> str:
     def get(system: str, scenario: str, kind: str) -> Mapping[str, Any]:
         per_scenario = results.get(system)
         per_kind = per_scenario.get(scenario) if per_scenario is not None else None
-        figures = per_kind.get(kind) if per_kind is not None else None
+        figures: Mapping[str, Any] | None = per_kind.get(kind) if per_kind is not None else None
         return figures if figures is not None else _EMPTY
 
     out = ["# Detection evaluation", "",
@@ -150,4 +220,86 @@ def render_markdown(results: Results) -> str:
                 rows.append(row)
             out += [f"### {kind}: {s}", ""] + _table(header, rows)
 
+    out += _pods_section(systems, scenarios, get, pod_groups)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _pods_section(systems: list[str], scenarios: list[str], get: Callable[[str, str, str], Mapping[str, Any]],
+                  pod_groups: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str]:
+    """The Pods section: per scenario with pod labels, member and group figures against the targets.
+
+    A scenario has pod labels when some system's ``pod`` figures count positives or some pod-group result
+    counts true pods. Member figures come from each system's ``pod`` evaluation; group figures (found and
+    true pods, Jaccard, latency in posting rounds) only exist for systems with a ``"<system> pods"`` entry.
+    """
+    def groups(system: str, scenario: str) -> Mapping[str, Any]:
+        per_sc = pod_groups.get(system)
+        figures = per_sc.get(scenario) if per_sc is not None else None
+        return figures if figures is not None else _EMPTY
+
+    pod_scenarios = [sc for sc in scenarios
+                     if any((get(s, sc, "pod").get("n_pos") or 0) > 0 for s in systems)
+                     or any((groups(s, sc).get("n_true") or 0) > 0 for s in pod_groups)]
+    if not pod_scenarios:
+        return []
+    t = POD_TARGETS
+    out = ["## Pods", "",
+           "Targets: member F1 >= 0.95; recall >= 0.85 on loose and on camouflaged pods; FPR <= 1% on "
+           "friend circles (real friends engaging each other) and <= 0.2% on every other organic account "
+           "(plain organic and the other hard-negative classes pooled); every found pod matching its true "
+           f"pod with Jaccard >= {POD_MATCH_JACCARD}; p95 detection latency within "
+           f"{t['latency_p95_rounds'][1]:g} posting rounds of the pod (a round: the typical interval "
+           "between one member's posts, or between the rounds of a round-based pod). ✓ meets the target, "
+           f"✗ misses it; `{NA}` cannot be checked (no such accounts, or nothing found).", ""]
+    for s in systems:
+        if s not in pod_groups:
+            never = all((get(s, sc, "pod").get("n_pred") or 0) == 0 for sc in pod_scenarios)
+            out += [f"- {s}: member figures only, it reports no pod groups"
+                    + ("; it flags no account as pod in any of these scenarios." if never else ".")]
+    out += [""] if any(s not in pod_groups for s in systems) else []
+
+    for sc in pod_scenarios:
+        ms = [get(s, sc, "pod") for s in systems]
+        gs = [groups(s, sc) for s in systems]
+
+        def by_class(m: Mapping[str, Any], cls: str, key: str) -> Any:
+            return (m.get(key) or {}).get(cls)
+
+        rows = [
+            ["member precision", *(_ratio(m.get("precision")) for m in ms)],
+            ["member recall", *(_ratio(m.get("recall")) for m in ms)],
+            ["member F1", *(_checked("f1", m.get("f1"), _ratio) for m in ms)],
+            *([f"recall {c}", *(_ratio(by_class(m, c, "recall_by_class")) for m in ms)] for c in ("tight", "round")),
+            ["recall loose", *(_checked("recall_loose", by_class(m, "loose", "recall_by_class"), _ratio) for m in ms)],
+            ["recall camouflaged", *(_checked("recall_camouflaged", by_class(m, "camouflaged", "recall_by_class"),
+                                              _ratio) for m in ms)],
+            ["FPR friend_circle", *(_checked("fpr_friend_circle", by_class(m, FRIEND_CIRCLE, "fpr_by_class"), _percent)
+                                    for m in ms)],
+            ["FPR other organic", *(_checked("fpr_other_organic", _fpr_other_organic(m), _percent) for m in ms)],
+            ["found / true pods", *(f"{_count(g.get('n_found'))} / {_count(g.get('n_true'))}" if g else NA
+                                    for g in gs)],
+            ["true pods matched (Jaccard >= 0.9)",
+             *(f"{_count(g.get('true_matched'))} / {_count(g.get('n_true'))}" if g else NA for g in gs)],
+            ["found pods with Jaccard >= 0.9", *(_checked("share_jaccard_ge_0_9", g.get("share_jaccard_ge_0_9"), _ratio)
+                                                 for g in gs)],
+            ["min Jaccard", *(_checked("jaccard_min", g.get("jaccard_min"), _ratio) for g in gs)],
+            ["median Jaccard", *(_ratio(g.get("jaccard_median")) for g in gs)],
+            ["spurious pods (Jaccard < 0.5)", *(_count(g.get("spurious")) for g in gs)],
+            ["latency p50 (rounds)", *(_plain(g.get("latency_p50_rounds")) for g in gs)],
+            ["latency p95 (rounds)", *(_checked("latency_p95_rounds", g.get("latency_p95_rounds"), _plain)
+                                       for g in gs)],
+            ["latency p50 (h)", *(_plain(g.get("latency_p50_h")) for g in gs)],
+            ["latency p95 (h)", *(_plain(g.get("latency_p95_h")) for g in gs)],
+        ]
+        out += [f"### pods: scenario {sc}", ""] + _table(["", *systems], rows)
+        for s in systems:
+            per_class: Mapping[str, Mapping[str, Any]] = groups(s, sc).get("by_class") or {}
+            if not per_class:
+                continue
+            class_rows = [[c, _count(f.get("n_true")), _count(f.get("true_matched")), _count(f.get("n_found")),
+                           f"{_count(f.get('n_members_found'))} / {_count(f.get('n_members'))}",
+                           _plain(f.get("latency_p95_rounds"))] for c, f in per_class.items()]
+            out += [f"Pod groups by class, {s}:", ""] + _table(
+                ["class", "true pods", "matched (J >= 0.9)", "found (best match)", "members in a found pod",
+                 "latency p95 (rounds)"], class_rows)
+    return out

@@ -24,7 +24,8 @@ Fraud (labelled with kind, class = variant, role, group, start/end): ``purchased
 ``purchased_followers`` from real bot-market offers (lot, start delay, speed; ``burst`` or ``drip`` over a
 day or more; bought follows partly unfollowed later); ``pod`` (5-50 micro creators engaging each other's
 posts within minutes: ``tight``, ``loose`` (not all members, delays up to an hour), ``camouflaged`` (loose
-plus organic audiences), ``round`` (posts dropped into rounds); neighbouring pods may share members);
+plus organic audiences), ``round`` (posts dropped into rounds); neighbouring pods may share members; each
+member's label also carries ``round_s``, the pod's posting round in seconds, see :meth:`_Sim.round_length`);
 ``bot`` (automated likers/commenters:
 ``naive`` fixed 60 s +- 2 s around the clock with "Nice pic!"; ``sophisticated`` jittered, sleeping, templated).
 """
@@ -123,10 +124,10 @@ class _Sim:
                                       "actor_id": actor, "target_id": target, "post_id": post, "text": text})
 
     def label(self, account: str, kind: str, cls: str, role: str, group: str | None = None,
-              start: float | None = None, end: float | None = None) -> None:
+              start: float | None = None, end: float | None = None, extra: dict[str, Any] | None = None) -> None:
         self.world.labels.append({"account_id": account, "kind": kind, "class": cls, "role": role,
                                   "group": group, "start_ts": None if start is None else round(float(start), 3),
-                                  "end_ts": None if end is None else round(float(end), 3)})
+                                  "end_ts": None if end is None else round(float(end), 3), **(extra or {})})
 
     def users(self, n: int) -> np.ndarray:
         return self.rng.choice(self.n_users, size=n, p=self.user_p)
@@ -276,8 +277,25 @@ class _Sim:
         else:  # loose and camouflaged: not every member, delays up to an hour
             self.group_engagement(members, float(self.rng.uniform(0.5, 0.8)), (60, 3_600), 0.5)
         first = min(t for c in members for _, t in c.posts) if any(c.posts for c in members) else None
+        round_s = self.round_length(members, variant)
         for c in members:
-            self.label(c.account_id, "pod", variant, "member", gid, first, None)
+            self.label(c.account_id, "pod", variant, "member", gid, first, None, {"round_s": round_s})
+
+    def round_length(self, members: list[Creator], variant: str) -> float | None:
+        """A pod's posting round in seconds, the unit of its detection latency (no random numbers drawn).
+
+        The median, over the members with at least two posts in the world (post events inside its span of
+        event time), of that span divided by the member's posts: the typical interval between one member's
+        posts. A ``round`` pod uses the interval between its rounds instead (span / rounds). ``None`` when no
+        member qualifies.
+        """
+        span = self.end - START_TS
+        if variant == "round":
+            lengths = [span / len(c.rounds) for c in members if c.rounds is not None and len(c.rounds)]
+        else:
+            counts = [sum(START_TS <= t < self.end for _, t in c.posts) for c in members]
+            lengths = [span / k for k in counts if k >= 2]
+        return round(float(np.median(lengths)), 3) if lengths else None
 
     # --- bots -----------------------------------------------------------------------------------
     def bot(self, variant: str) -> None:

@@ -23,9 +23,9 @@ import orjson
 
 from services.evaluation import realdata
 from services.evaluation.baselines import run_baselines_files
-from services.evaluation.metrics import evaluate, load_labels, load_verdicts, write_verdicts
+from services.evaluation.metrics import evaluate, evaluate_pods, load_labels, load_pods, load_verdicts, write_verdicts
 from services.evaluation.replay import replay
-from services.evaluation.report import render_markdown
+from services.evaluation.report import pod_groups_key, render_markdown
 from services.evaluation.simulate import SCENARIOS, World, simulate, write_world
 from services.settings import Settings
 from services.worker.processor import core_params
@@ -50,7 +50,9 @@ def run_suite(name: str, out: Path, report: Path | None) -> dict[str, dict[str, 
         raise ValueError(f"unknown suite {name!r}; choose from {', '.join(SUITES)}")
     suite = SUITES[name]
     params = core_params(Settings())
-    results: dict[str, dict[str, Any]] = {"trustream": {}, "marketer rules": {}}
+    # results[system][scenario] = evaluate(...); trustream's pod groups (evaluate_pods) sit beside, under
+    # "trustream pods": the marketer rules have no pod rule (baselines.RULE_KIND) and so no pod groups
+    results: dict[str, dict[str, Any]] = {"trustream": {}, "marketer rules": {}, pod_groups_key("trustream"): {}}
     sizes: list[str] = []
     real = True
     t_start = time.perf_counter()
@@ -76,6 +78,7 @@ def run_suite(name: str, out: Path, report: Path | None) -> dict[str, dict[str, 
         labels = load_labels(d / "labels.jsonl")
         for system, sub in (("trustream", "trustream"), ("marketer rules", "marketer")):
             results[system][key] = evaluate(labels, load_verdicts(d / sub / "verdicts.jsonl"))
+        results[pod_groups_key("trustream")][key] = evaluate_pods(labels, load_pods(d / "trustream" / "pods.jsonl"))
         creators = sum(1 for lb in labels if lb.role in ("creator", "member", "buyer"))
         sizes.append(f"| {key} | {len(world.events):,} | {creators:,} | {len(labels):,} | "
                      f"{time.perf_counter() - t0:.1f} s |")
@@ -95,9 +98,10 @@ def run_suite(name: str, out: Path, report: Path | None) -> dict[str, dict[str, 
             "purchases injected from real offers, and the labelled fake and genuine profiles): "
             + ("included below as the `real: ...` scenarios." if data_ok and suite.real_data else
                f"**skipped**: {data_note if not data_ok else 'not part of this suite'}."), "",
-            "**Detectors**: trustream today has only the per-account rate-spike detector; its "
-            "`engagement_spike` and `follower_spike` flags are scored as `purchased_engagement` and "
-            "`purchased_followers`. It has no pod or bot detector yet, so those rows show what is missed.", "",
+            "**Detectors**: the per-account rate-spike detector (its `engagement_spike` and `follower_spike` "
+            "flags are scored as `purchased_engagement` and `purchased_followers`) and the pod detector "
+            "(`detectors/pods.py`: repeated early engagement between creators, grouped across partitions). "
+            "There is no bot detector yet, so the bot rows show what is missed.", "",
             "| scenario | events | creators | labels | time |", "|---|---|---|---|---|", *sizes, "",
         ]
         report.parent.mkdir(parents=True, exist_ok=True)

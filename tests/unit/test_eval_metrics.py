@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from schemas.wire import PodRecord
 from services.evaluation.metrics import (
     FRAUD_KINDS,
     SUMMARY_KEYS,
@@ -16,15 +17,18 @@ from services.evaluation.metrics import (
     Verdict,
     evaluate,
     evaluate_files,
+    evaluate_pods,
+    evaluate_pods_files,
     iter_events,
     load_labels,
+    load_pods,
     load_profiles,
     load_verdicts,
     percentile_nearest_rank,
     to_json_summary,
     write_verdicts,
 )
-from services.evaluation.report import render_markdown
+from services.evaluation.report import pod_groups_key, render_markdown
 
 
 def lab(account: str, kind: str, cls: str, start: float | None = None, **over: Any) -> Label:
@@ -378,3 +382,183 @@ def test_report_hard_negative_and_calibration_tables() -> None:
 def test_report_of_json_round_tripped_results() -> None:
     results = report_results()
     assert render_markdown(orjson.loads(orjson.dumps(results))) == render_markdown(results)
+
+
+# --- pod groups -----------------------------------------------------------------------------------------
+
+def pod(pod_id: str, members: list[str], first_ts: float, stats: dict[str, float] | None = None,
+        active: bool = True) -> PodRecord:
+    """A found pod; ``stats`` gives member_stats' first_ts (members without one have no stats)."""
+    return PodRecord.model_validate({
+        "pod_id": pod_id, "active": active, "members": sorted(members), "score": 0.8, "first_ts": first_ts,
+        "last_ts": first_ts + 100, "reciprocal_pairs": 3, "directed_pairs": 6, "early_engagements": 9,
+        "median_delay_s": 120.0, "posts": [], "reasons": ["r"],
+        "member_stats": [{"account_id": a, "engaged": 2, "received": 2, "partners": 2, "reciprocal": 2,
+                          "first_ts": t} for a, t in sorted((stats or {}).items())]})
+
+
+# True groups: g1 (tight, start 1000, round 1000 s) = m1..m5; g2 (loose, start 500, round 2000 s) = m5..m9.
+# m5 is in both pods: two label lines; its latency is measured from g2's line (earlier start).
+POD_LABELS = [
+    *(lab(f"m{i}", "pod", "tight", 1000.0, group="g1", round_s=1000.0) for i in range(1, 6)),
+    *(lab(f"m{i}", "pod", "loose", 500.0, group="g2", round_s=2000) for i in range(5, 10)),
+    lab("o1", "organic", "organic"),
+]
+POD_PODS = [
+    pod("P2", ["m6", "m7"], 2400.0),                                         # replaced by the later P2 record
+    pod("P1", ["m1", "m2", "m3", "m4", "m5"], 1200.0,                        # exactly g1: J = 1
+        {"m1": 1500.0, "m2": 2000.0, "m3": 3000.0, "m4": 4000.0, "m5": 1200.0}),
+    pod("P2", ["m5", "m6", "m7"], 2500.0, {"m5": 900.0, "m7": 1500.0}),      # g2: 3/5 = 0.6; m6 has no stats
+    pod("P3", ["o1", "x1", "m8"], 8000.0, {"m8": 8500.0}),                   # g2: 1/7, spurious
+    pod("P4", ["x2", "x3"], 9000.0),                                         # nobody's: J = 0, spurious
+    pod("P5", ["m1", "m2", "m3", "m4", "m5", "o1"], 100.0, {"m1": 100.0}, active=False),  # superseded: ignored
+]
+
+
+def test_pod_groups_jaccard_and_counts() -> None:
+    m = evaluate_pods(POD_LABELS, POD_PODS)
+    assert (m["n_true"], m["n_found"], m["n_inactive"]) == (2, 4, 1)
+    assert [(f["pod_id"], f["size"], f["best_group"], f["best_class"]) for f in m["found"]] == [
+        ("P1", 5, "g1", "tight"), ("P2", 3, "g2", "loose"), ("P3", 3, "g2", "loose"), ("P4", 2, None, None)]
+    assert [f["jaccard"] for f in m["found"]] == pytest.approx([1.0, 3 / 5, 1 / 7, 0.0])
+    assert m["found"][1]["first_ts"] == 2500.0  # the last record of P2
+    assert m["share_jaccard_ge_0_9"] == pytest.approx(1 / 4)
+    assert m["jaccard_min"] == 0.0
+    assert m["jaccard_median"] == pytest.approx(1 / 7)  # nearest rank: 2nd of [0, 1/7, 0.6, 1]
+    assert (m["true_matched"], m["spurious"]) == (1, 2)
+    # m1..m9 are members; all but m9 are in a found pod (o1, x1.. are not members)
+    assert (m["n_members"], m["n_members_found"]) == (9, 8)
+
+
+def test_pod_latency_in_rounds_and_hours() -> None:
+    m = evaluate_pods(POD_LABELS, POD_PODS)
+    # tight (g1 line, start 1000, round 1000): m1 500 s, m2 1000, m3 2000, m4 3000 -> 0.5, 1, 2, 3 rounds
+    # loose (g2 line, start 500, round 2000): m5 min(1200, 900) -> 400 s, m6 P2's first_ts 2500 -> 2000 s,
+    #   m7 1000 s, m8 8000 s -> 0.2, 1, 0.5, 4 rounds; m9 was never found
+    assert m["n_latency"] == m["n_latency_rounds"] == 8
+    # sorted rounds [0.2, 0.5, 0.5, 1, 1, 2, 3, 4]: p50 the 4th, p95 the 8th
+    assert (m["latency_p50_rounds"], m["latency_p95_rounds"]) == pytest.approx((1.0, 4.0))
+    # sorted seconds [400, 500, 1000, 1000, 2000, 2000, 3000, 8000]
+    assert (m["latency_p50_h"], m["latency_p95_h"]) == pytest.approx((1000 / 3600, 8000 / 3600))
+    tight, loose = m["by_class"]["tight"], m["by_class"]["loose"]
+    assert (tight["n_true"], tight["true_matched"], tight["n_found"], tight["n_members"],
+            tight["n_members_found"]) == (1, 1, 1, 5, 5)
+    assert (loose["n_true"], loose["true_matched"], loose["n_found"], loose["n_members"],
+            loose["n_members_found"]) == (1, 0, 2, 5, 4)
+    assert (tight["n_latency_rounds"], tight["latency_p50_rounds"], tight["latency_p95_rounds"]) == (4, 1.0, 3.0)
+    assert loose["n_latency_rounds"] == 4
+    assert (loose["latency_p50_rounds"], loose["latency_p95_rounds"]) == pytest.approx((0.5, 4.0))
+
+
+def test_pod_latency_without_round_or_start_and_signed() -> None:
+    labels = [lab("a", "pod", "tight", 1000.0, group="g", round_s=500.0), lab("b", "pod", "tight", 1000.0, group="g"),
+              lab("c", "pod", "tight", None, group="g")]
+    m = evaluate_pods(labels, [pod("P", ["a", "b", "c"], 0.0, {"a": 750.0, "b": 4600.0, "c": 10.0})])
+    # a: flagged 250 s before the start: -0.5 rounds; b has no round_s: hours only; c has no start: nothing
+    assert (m["n_latency"], m["n_latency_rounds"]) == (2, 1)
+    assert m["latency_p50_rounds"] == pytest.approx(-0.5)
+    assert m["latency_p95_h"] == pytest.approx(1.0)
+    assert m["found"][0]["jaccard"] == 1.0 and m["true_matched"] == 1
+
+
+def test_pod_best_match_ties_go_to_the_first_group_name() -> None:
+    labels = [lab("a", "pod", "round", 0.0, group="gB"), lab("b", "pod", "loose", 0.0, group="gA")]
+    m = evaluate_pods(labels, [pod("P", ["a", "b"], 0.0)])
+    assert (m["found"][0]["best_group"], m["found"][0]["jaccard"]) == ("gA", 0.5)
+    assert m["spurious"] == 0 and m["by_class"]["loose"]["n_found"] == 1 and m["by_class"]["round"]["n_found"] == 0
+
+
+def test_pod_groups_with_nothing_found() -> None:
+    m = evaluate_pods(POD_LABELS, [])
+    assert (m["n_true"], m["n_found"], m["found"], m["true_matched"], m["spurious"]) == (2, 0, [], 0, 0)
+    for key in ("share_jaccard_ge_0_9", "jaccard_min", "jaccard_median", "latency_p95_rounds", "latency_p95_h"):
+        assert m[key] is None, key
+    empty = evaluate_pods([lab("o", "organic", "organic")], [pod("P", ["x", "y"], 0.0)])
+    assert (empty["n_true"], empty["n_found"], empty["spurious"], empty["by_class"]) == (0, 1, 1, {})
+
+
+def test_pods_file_round_trip_and_missing_file(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "pods.jsonl", [p.model_dump_json() for p in POD_PODS] + [""])
+    assert load_pods(path) == POD_PODS
+    assert load_pods(tmp_path / "none.jsonl") == []
+    labels = write_lines(tmp_path / "labels.jsonl", [
+        orjson.dumps(lb.model_dump(by_alias=True)).decode() for lb in POD_LABELS])
+    assert evaluate_pods_files(labels, path) == evaluate_pods(POD_LABELS, POD_PODS)
+    assert evaluate_pods_files(labels, tmp_path / "none.jsonl")["n_found"] == 0
+
+
+@pytest.mark.parametrize(("line", "words"), [
+    (pod("P", ["a"], 0.0).model_dump_json().replace('"score":0.8', '"score":1.5'), "score"),
+    (pod("P", ["a"], 0.0).model_dump_json().replace('"members":["a"],', ""), "members"),
+    (pod("P", ["a"], 0.0).model_dump_json().replace('"first_ts":0.0', '"first_ts":"0"'), "first_ts"),
+    ('{"pod_id": "P", ', "JSON"),
+])
+def test_bad_pod_lines_name_file_and_line(tmp_path: Path, line: str, words: str) -> None:
+    path = write_lines(tmp_path / "pods.jsonl", [pod("Q", ["b"], 0.0).model_dump_json(), "", line])
+    with pytest.raises(ValueError, match=rf"pods\.jsonl:3: .*{words}"):
+        load_pods(path)
+
+
+@pytest.mark.parametrize("bad", [0, -5.0, "60"])
+def test_label_round_must_be_a_positive_number(bad: object) -> None:
+    with pytest.raises(ValueError, match="round_s"):
+        lab("a", "pod", "tight", 0.0, round_s=bad)
+    assert lab("a", "pod", "tight", 0.0, round_s=60).round_s == 60.0
+    assert lab("a", "pod", "tight", 0.0).round_s is None
+
+
+def test_report_pods_section_checks_the_targets() -> None:
+    results = report_results()
+    results[pod_groups_key("trustream")] = {"s1": evaluate_pods(POD_LABELS, POD_PODS)}
+    text = render_markdown(results)
+    # the pod groups are not a system of their own in the other tables
+    assert table_row(text, "### pod: scenario s1", "") == "|  | trustream | rules |"
+    assert "### pod: trustream pods" not in text
+    head = "### pods: scenario s1"
+    # trustream F1 = 4 / 9; rules (threshold 0.5): a1 and h1 flagged, F1 = 2 / (2 + 1 + 3)
+    assert table_row(text, head, "member F1") == (
+        "| member F1 | 0.444 ✗ (target >= 0.950) | 0.333 ✗ (target >= 0.950) |")
+    assert table_row(text, head, "recall camouflaged") == "| recall camouflaged | 1.000 ✓ | 0.000 ✗ (target >= 0.850) |"
+    assert table_row(text, head, "recall loose") == (
+        "| recall loose | 0.333 ✗ (target >= 0.850) | 0.333 ✗ (target >= 0.850) |")
+    assert table_row(text, head, "FPR friend_circle") == "| FPR friend_circle | n/a | n/a |"
+    # trustream: o1 of 4 plain organic and h1 of 3 other hard negatives -> 2 / 7; rules: h1 only
+    assert table_row(text, head, "FPR other organic") == (
+        "| FPR other organic | 28.57% ✗ (target <= 0.20%) | 14.29% ✗ (target <= 0.20%) |")
+    assert table_row(text, head, "found / true pods") == "| found / true pods | 4 / 2 | n/a |"
+    assert table_row(text, head, "found pods with Jaccard >= 0.9") == (
+        "| found pods with Jaccard >= 0.9 | 0.250 ✗ (target >= 1.000) | n/a |")
+    assert table_row(text, head, "min Jaccard") == "| min Jaccard | 0.000 ✗ (target >= 0.900) | n/a |"
+    assert table_row(text, head, "spurious pods (Jaccard < 0.5)") == "| spurious pods (Jaccard < 0.5) | 2 | n/a |"
+    assert table_row(text, head, "latency p95 (rounds)") == "| latency p95 (rounds) | 4.00 ✗ (target <= 3.00) | n/a |"
+    assert table_row(text, head, "latency p95 (h)") == "| latency p95 (h) | 2.22 | n/a |"
+    assert table_row(text, "Pod groups by class, trustream:", "loose") == "| loose | 1 | 0 | 2 | 4 / 5 | 4.00 |"
+    assert "- rules: member figures only, it reports no pod groups." in text
+    # s2 has pod labels but no pod groups: member figures only
+    assert table_row(text, "### pods: scenario s2", "found / true pods") == "| found / true pods | n/a | n/a |"
+    assert render_markdown(orjson.loads(orjson.dumps(results))) == text
+
+
+def test_report_has_no_pods_section_without_pod_labels() -> None:
+    labels = [lab("b", "bot", "naive", 0.0), lab("o", "organic", "organic")]
+    text = render_markdown({"trustream": {"s": evaluate(labels, [])},
+                            pod_groups_key("trustream"): {"s": evaluate_pods(labels, [])}})
+    assert "## Pods" not in text and "trustream pods" not in text
+
+
+def test_report_pods_targets_met() -> None:
+    labels = [*(lab(f"m{i}", "pod", "loose", 0.0, group="g", round_s=100.0) for i in range(4)),
+              *(lab(f"o{i}", "organic", "organic") for i in range(3)), lab("f", "organic", "friend_circle")]
+    verdicts = [verdict(f"m{i}", ("pod", 0.9, 50.0)) for i in range(4)]
+    pods = [pod("P", [f"m{i}" for i in range(4)], 50.0, {f"m{i}": 50.0 + 100 * i for i in range(4)})]
+    text = render_markdown({"trustream": {"s": evaluate(labels, verdicts)},
+                            pod_groups_key("trustream"): {"s": evaluate_pods(labels, pods)}})
+    head = "### pods: scenario s"
+    assert table_row(text, head, "member F1") == "| member F1 | 1.000 ✓ |"
+    assert table_row(text, head, "recall loose") == "| recall loose | 1.000 ✓ |"
+    assert table_row(text, head, "recall camouflaged") == "| recall camouflaged | n/a |"
+    assert table_row(text, head, "FPR friend_circle") == "| FPR friend_circle | 0.00% ✓ |"
+    assert table_row(text, head, "FPR other organic") == "| FPR other organic | 0.00% ✓ |"
+    assert table_row(text, head, "min Jaccard") == "| min Jaccard | 1.000 ✓ |"
+    # latencies 0.5, 1.5, 2.5, 3.5 rounds: p95 is 3.5
+    assert table_row(text, head, "latency p95 (rounds)") == "| latency p95 (rounds) | 3.50 ✗ (target <= 3.00) |"

@@ -124,3 +124,27 @@ def test_offer_text_parsing() -> None:
     assert o is not None and o.action == "follow" and o.lot == 1000
     assert o.start_delay_h == (6.0, 8.0) and o.speed_per_day == (125.0, 500.0) and o.drop_pct == 0.8
     assert parse_offer("x", "10", "view") is None
+
+
+def test_pod_labels_carry_the_posting_round() -> None:
+    days = 3.0
+    w = simulate("pods", 1, scale=0.3, days=days)
+    span = days * 86_400
+    posts: dict[str, int] = defaultdict(int)
+    for e in w.events:
+        if e["kind"] == "post":
+            posts[e["actor_id"]] += 1
+    by_group: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for lb in w.labels:
+        if lb["kind"] == "pod":
+            by_group[lb["group"]].append(lb)
+        else:
+            assert "round_s" not in lb  # only pod members get the new field: other labels are unchanged
+    assert {lbs[0]["class"] for lbs in by_group.values()} == {"tight", "loose", "camouflaged", "round"}
+    for lbs in by_group.values():
+        assert len({lb["round_s"] for lb in lbs}) == 1  # one round length per pod
+        if lbs[0]["class"] == "round":  # two rounds a day
+            assert lbs[0]["round_s"] == span / (2 * days)
+        else:  # median over members with >= 2 posts of span / their posts
+            counts = [posts[str(lb["account_id"])] for lb in lbs if posts[str(lb["account_id"])] >= 2]
+            assert lbs[0]["round_s"] == pytest.approx(float(np.median([span / k for k in counts])), abs=1e-3)
