@@ -29,3 +29,10 @@ API_LATENCY = Histogram("trustream_api_request_seconds", "API request latency", 
                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
 API_ACCOUNTS = Gauge("trustream_api_accounts", "Accounts in the API's view")
 API_SCORES_LAG = Gauge("trustream_api_scores_lag_messages", "Scores topic messages not yet read by the API")
+
+# --- pods ---
+POD_PAIRS = Counter("trustream_pod_pair_summaries_total", "Repeated early pair summaries sent to the pod graph")
+POD_GRAPH_PAIRS = Gauge("trustream_pod_graph_pairs", "Repeated pairs held by the pod graph")
+PODS_ACTIVE = Gauge("trustream_pods_active", "Engagement pods currently found")
+POD_REFRESH_SECONDS = Histogram("trustream_pod_refresh_seconds", "Wall seconds to find the pods in the graph",
+                                buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0))

@@ -8,6 +8,7 @@ them, so the committed offset never passes the restored state.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -23,6 +24,7 @@ from services import metrics
 from services.settings import Settings
 from services.topics import checkpoint_topic
 from services.worker.checkpoint import read_partition
+from services.worker.pods import REFRESH_INTERVAL_S, PodStage, encode_pairs
 from services.worker.processor import BatchProcessor, InMessage, Outputs
 
 log = logging.getLogger("trustream.worker")
@@ -60,6 +62,9 @@ class WorkerRuntime:
         self.alerts_topic = raw_topic(settings.topic("alerts"))
         self.dlq_topic = raw_topic(settings.topic("dlq"))
         self.cp_topic = raw_topic(checkpoint_topic(settings))
+        self.pod_edges_topic = raw_topic(settings.topic("pod-edges"))
+        self.pods = PodStage(settings, self.proc.params.pods, raw_topic(settings.topic("pods")), self.alerts_topic)
+        self.pods_task: asyncio.Future[None] | None = None
         self.last_offset: dict[tuple[str, int], int] = {}
         self.source_topics = {settings.topic("events"), settings.topic("profiles")}
 
@@ -115,6 +120,10 @@ class WorkerRuntime:
             for a in alerts:
                 self.alerts_topic.send_soon(key=a.account_id.encode(), value=a.model_dump_json().encode(),
                                             partition=p)
+        # one partition: the pod graph spans every partition (services.worker.pods)
+        for key, value in encode_pairs(out.pod_pairs):
+            self.pod_edges_topic.send_soon(key=key, value=value, partition=0)
+        metrics.POD_PAIRS.inc(len(out.pod_pairs))
         for d in out.dead:
             key = f"{d.source_topic}/{d.source_partition}/{d.source_offset}".encode()
             self.dlq_topic.send_soon(key=key, value=d.model_dump_json().encode(), partition=0)
@@ -204,6 +213,19 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerRuntime]:
                 await runtime.handle(buf)
                 buf = []
 
+    @app.agent(runtime.pod_edges_topic, name="trustream.pods")
+    async def pods(stream: Any) -> None:
+        buf: list[bytes | None] = []
+        async for event in stream.events():
+            buf.append(event.message.value)
+            if len(buf) >= max_batch or _queue_empty(stream):
+                await runtime.pods.handle(buf)
+                buf = []
+
+    @app.timer(REFRESH_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def refresh_pods() -> None:
+        runtime.pods.refresh()
+
     @app.timer(settings.checkpoint_interval_s)  # type: ignore[untyped-decorator]  # faust's timer is untyped
     async def checkpoint() -> None:
         await runtime.checkpoint()
@@ -211,6 +233,15 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerRuntime]:
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode types receivers as sync-or-async unions
     async def on_revoked(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         revoked = args[0] if args else kwargs.get("revoked", ())
-        runtime.revoke({tp.partition for tp in revoked})
+        runtime.revoke({tp.partition for tp in revoked if tp.topic in runtime.source_topics})
+        if any(tp.topic == runtime.pod_edges_topic.get_topic_name() for tp in revoked):
+            runtime.pods.restored = False  # whoever gets the partition next rebuilds the graph from the topic
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        assigned = args[0] if args else kwargs.get("assigned", ())
+        if any(tp.topic == runtime.pod_edges_topic.get_topic_name() for tp in assigned):
+            # rebuild now, not at the next summary: pods found just before a crash are published either way
+            runtime.pods_task = asyncio.ensure_future(runtime.pods.ensure_restored())
 
     return app, runtime

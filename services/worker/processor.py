@@ -16,8 +16,17 @@ import numpy as np
 
 from detectors.core import CoreParams, PartitionCore
 from detectors.engagement import RateParams
+from detectors.pods import PodParams
 from schemas.codec import DecodeError, decode_events, decode_profiles
-from schemas.wire import EVENT_KINDS, Alert, DeadLetter, EngagementEvent, ProfileSnapshot, ScoreRecord
+from schemas.wire import (
+    EVENT_KINDS,
+    Alert,
+    DeadLetter,
+    EngagementEvent,
+    PairSummary,
+    ProfileSnapshot,
+    ScoreRecord,
+)
 from services import metrics
 from services.settings import Settings
 
@@ -35,6 +44,7 @@ class Outputs:
     scores: dict[int, list[ScoreRecord]] = field(default_factory=dict)  # by partition
     alerts: dict[int, list[Alert]] = field(default_factory=dict)  # by partition
     dead: list[DeadLetter] = field(default_factory=list)
+    pod_pairs: list[PairSummary] = field(default_factory=list)  # for the pod-edges topic
     n_events: int = 0  # valid events and profile snapshots in the batch
 
 
@@ -44,6 +54,9 @@ def core_params(settings: Settings) -> CoreParams:
                         baseline_halflife_windows=settings.baseline_halflife_windows,
                         warmup_windows=settings.warmup_windows, min_count=settings.spike_min_count,
                         ratio=settings.spike_ratio, z=settings.spike_z),
+        pods=PodParams(early_s=settings.pod_early_s, pair_capacity=settings.pod_pair_capacity,
+                       post_capacity=settings.pod_post_capacity, min_size=settings.pod_min_size,
+                       link_share=settings.pod_link_share),
         dedup_capacity=settings.dedup_capacity)
 
 
@@ -110,6 +123,7 @@ class BatchProcessor:
                 items, offs, subs = ev[p]
                 res = core.step_events(items, offs, subs)
                 touched.append(res.touched)
+                out.pod_pairs.extend(res.pod_pairs)
                 if res.duplicates:
                     metrics.DUPLICATES.inc(res.duplicates)
                 for kname, n in zip(EVENT_KINDS, res.kind_counts, strict=True):
