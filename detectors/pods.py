@@ -144,17 +144,19 @@ class PodEdges:
         self.p_dirty = np.zeros(cap_p >> K.SEG_SHIFT, dtype=np.bool_)
         self.tk = np.zeros(cap_t, dtype=np.uint64)
         self.tt = np.zeros(cap_t)
+        self.tq = np.zeros(cap_t, dtype=np.int64)
         self.t_dirty = np.zeros(cap_t >> K.SEG_SHIFT, dtype=np.bool_)
         self.state = np.zeros(3, dtype=np.int64)  # pairs used, posts used, pair-table rebuilds
         self._edges = np.asarray(DELAY_EDGES_S)
         self._pvec = np.asarray([self.params.early_s, self.params.idle_s])
+        self._orphans: list[str] = []  # checkpoint keys of a previous, larger layout, to overwrite empty
 
     def update(self, kind: np.ndarray, ts: np.ndarray, actors: Sequence[str], targets: Sequence[str],
                posts: Sequence[str | None], pos: np.ndarray, keep: np.ndarray) -> list[PairSummary]:
         """Apply a batch (in order); the current summary of every repeated pair it changed."""
         ev, keys = K.early_pairs(kind, ts, _ids_hash(actors), _ids_hash(targets), _ids_hash(posts), pos, keep,
-                                 self._edges, self._pvec, self.tk, self.tt, self.t_dirty, self.pk, self.pf, self.pi,
-                                 self.ph, self.p_dirty, self.state)
+                                 self._edges, self._pvec, self.tk, self.tt, self.tq, self.t_dirty, self.pk, self.pf,
+                                 self.pi, self.ph, self.p_dirty, self.state)
         if ev.shape[0] == 0:
             return []
         # the last change of each pair in the batch carries its current state
@@ -183,37 +185,70 @@ class PodEdges:
                     np.savez_compressed(buf, allow_pickle=False, k=self.pk[lo:hi], f=self.pf[:, lo:hi],
                                         i=self.pi[:, lo:hi], h=self.ph[:, lo:hi])
                 else:
-                    np.savez_compressed(buf, allow_pickle=False, k=self.tk[lo:hi], t=self.tt[lo:hi])
+                    np.savez_compressed(buf, allow_pickle=False, k=self.tk[lo:hi], t=self.tt[lo:hi],
+                                        q=self.tq[lo:hi])
                 out.append((f"{name}:{seg:06d}", buf.getvalue()))
             dirty[:] = False
+        for key in self._orphans:
+            buf = io.BytesIO()
+            empty = np.zeros(0, dtype=np.uint64)
+            if key.startswith("podpair"):
+                np.savez_compressed(buf, allow_pickle=False, k=empty, f=np.zeros((2, 0)),
+                                    i=np.zeros((3, 0), dtype=np.int64), h=np.zeros((N_DELAY, 0), dtype=np.uint16))
+            else:
+                np.savez_compressed(buf, allow_pickle=False, k=empty, t=np.zeros(0), q=np.zeros(0, dtype=np.int64))
+            out.append((key, buf.getvalue()))
+        self._orphans = []
         return out
 
     def restore(self, blobs: Mapping[str, bytes]) -> None:
-        """Load checkpoint segments (any capacity, any mix of table layouts) into this empty tracker."""
+        """Load checkpoint segments (any capacity, any mix of table layouts) into this empty tracker.
+
+        Entries are re-inserted, so slots may move: every segment is written at the next checkpoint, and the
+        keys of old segments beyond this table's end are overwritten empty, so no stale layout survives.
+        """
         parts: dict[str, list[dict[str, np.ndarray]]] = {"podpair": [], "podpost": []}
         for key, blob in blobs.items():
-            name = key.split(":", 1)[0]
+            name, _, seg = key.partition(":")
             if name in parts:
                 with np.load(io.BytesIO(blob), allow_pickle=False) as z:
                     parts[name].append({k: z[k] for k in z.files})
+                n_segs = (self.pk if name == "podpair" else self.tk).shape[0] >> K.SEG_SHIFT
+                if seg.isdigit() and int(seg) >= n_segs:
+                    self._orphans.append(key)
         if parts["podpair"]:
             k = np.concatenate([p["k"] for p in parts["podpair"]])
             f = np.concatenate([p["f"] for p in parts["podpair"]], axis=1)
             i = np.concatenate([p["i"] for p in parts["podpair"]], axis=1)
             h = np.concatenate([p["h"] for p in parts["podpair"]], axis=1)
-            dest = K.reinsert(k, i[K.PI_POS], self.pk)
+            sel = self._fit(k, f[K.PF_LAST_TS], self.pk.shape[0])
+            dest = K.reinsert(k[sel], i[K.PI_POS, sel], self.pk)
             ok = dest >= 0
-            self.pf[:, dest[ok]] = f[:, ok]
-            self.pi[:, dest[ok]] = i[:, ok]
-            self.ph[:, dest[ok]] = h[:, ok]
+            self.pf[:, dest[ok]] = f[:, sel][:, ok]
+            self.pi[:, dest[ok]] = i[:, sel][:, ok]
+            self.ph[:, dest[ok]] = h[:, sel][:, ok]
             self.state[0] = int(ok.sum())
         if parts["podpost"]:
             k = np.concatenate([p["k"] for p in parts["podpost"]])
             t = np.concatenate([p["t"] for p in parts["podpost"]])
-            dest = K.reinsert(k, t, self.tk)
+            q = np.concatenate([p.get("q", np.zeros_like(p["k"], dtype=np.int64)) for p in parts["podpost"]])
+            sel = self._fit(k, t, self.tk.shape[0])
+            dest = K.reinsert(k[sel], q[sel], self.tk)
             ok = dest >= 0
-            self.tt[dest[ok]] = t[ok]
+            self.tt[dest[ok]] = t[sel][ok]
+            self.tq[dest[ok]] = q[sel][ok]
             self.state[1] = int(ok.sum())
+        if parts["podpair"] or parts["podpost"]:
+            self.p_dirty[:] = True
+            self.t_dirty[:] = True
+
+    @staticmethod
+    def _fit(keys: np.ndarray, recency: np.ndarray, cap: int) -> np.ndarray:
+        """Indices of the entries to restore: all, or the most recent half-table when they would not fit."""
+        used = np.flatnonzero(keys != 0)
+        if used.shape[0] * 4 <= cap * 3:
+            return used
+        return used[np.argsort(-recency[used], kind="mergesort")[: cap // 2]]
 
 
 @dataclass(slots=True)
@@ -237,6 +272,7 @@ class PodGraph:
         self.pairs: dict[tuple[str, str], _Pair] = {}
         self.adj: dict[str, set[str]] = {}
         self.recip: set[str] = set()  # accounts in at least one pair repeated both ways
+        self.recip_nbrs: dict[str, int] = {}  # per account, how many of its neighbours are in `recip`
         self.pods: dict[str, PodRecord] = {}  # active pods by id
         self.dirty = False
         self.max_ts = -math.inf
@@ -254,15 +290,28 @@ class PodGraph:
             changed += 1
             a, t = key
             if old is None:
-                self.adj.setdefault(a, set()).add(t)
-                self.adj.setdefault(t, set()).add(a)
-                if (t, a) in self.pairs:
-                    self.recip.update(key)
-            if a in self.recip or t in self.recip:
+                self._link(a, t)
+            # what can change a group: a pair of its possible members (members or their neighbours)
+            if a in self.recip or t in self.recip or self.recip_nbrs.get(a) or self.recip_nbrs.get(t):
                 self.dirty = True
         if len(self.pairs) > self.params.graph_max_pairs:
             self._evict()
         return changed
+
+    def _link(self, a: str, t: str) -> None:
+        na, nt = self.adj.setdefault(a, set()), self.adj.setdefault(t, set())
+        if t not in na:  # else the reverse pair linked them already
+            na.add(t)
+            nt.add(a)
+            for x, y in ((a, t), (t, a)):
+                if x in self.recip:
+                    self.recip_nbrs[y] = self.recip_nbrs.get(y, 0) + 1
+        if (t, a) in self.pairs:
+            for x in (a, t):
+                if x not in self.recip:
+                    self.recip.add(x)
+                    for y in self.adj[x]:
+                        self.recip_nbrs[y] = self.recip_nbrs.get(y, 0) + 1
 
     def _evict(self) -> None:
         one_way = sorted((p.last_ts, k) for k, p in self.pairs.items() if (k[1], k[0]) not in self.pairs)
@@ -270,6 +319,7 @@ class PodGraph:
             del self.pairs[(a, t)]
             self.adj[a].discard(t)
             self.adj[t].discard(a)
+        self.recip_nbrs = {x: n for x, ys in self.adj.items() if (n := sum(1 for y in ys if y in self.recip))}
         self.dirty = True
 
     # --- groups -----------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""A small simulated world for `make run`: organic creators and two that buy engagement.
+"""A small simulated world for `make run`: organic creators, two that buy engagement, and an engagement pod.
 
 History (``history_hours`` of event time, default three days) is sent at once so every creator has
 a baseline, then the world streams live with event time running ``speed`` times faster than the
 wall clock. Shortly after going live, ``creator_buys_likes`` receives a delivery of bought likes and
-``creator_buys_followers`` one of bought follows, both from throw-away accounts.
+``creator_buys_followers`` one of bought follows, both from throw-away accounts. The ``pod_member_*``
+creators post every few hours, and the others like (and often comment on) each post within 15 minutes.
 The full labelled simulator is ``trustream simulate`` (eval harness); this is only a demo.
 """
 
@@ -25,6 +26,8 @@ log = logging.getLogger("trustream.demo")
 SLOT_S = 600.0  # events are generated per 10-minute slot of event time
 FRAUD_LIKES = ("creator_buys_likes", 3000, 2400.0)  # account, lot size, delivery seconds
 FRAUD_FOLLOWS = ("creator_buys_followers", 2500, 3000.0)
+POD_SIZE = 5
+POD_POST_EVERY_S = 4 * 3_600.0  # pod members post every 4 hours
 
 
 @dataclass
@@ -32,6 +35,22 @@ class Creator:
     account_id: str
     followers: int
     likes_per_hour: float
+    post_every_s: float = 86_400.0
+    post_offset_s: float = 0.0  # posts at multiples of post_every_s plus this
+    pod: bool = False
+
+    def post_at(self, t0: float) -> float | None:
+        """Time of this creator's post inside the slot starting at ``t0``, if any."""
+        k = (t0 + SLOT_S - self.post_offset_s) // self.post_every_s
+        ts = k * self.post_every_s + self.post_offset_s
+        return ts if t0 <= ts < t0 + SLOT_S else None
+
+    def post_id(self, ts: float) -> str:
+        return f"{self.account_id}:post:{int(ts // self.post_every_s)}"
+
+    def latest_post_id(self, t: float) -> str:
+        """The post id of the last post at or before ``t``."""
+        return self.post_id((t - self.post_offset_s) // self.post_every_s * self.post_every_s + self.post_offset_s)
 
 
 def make_creators(rng: np.random.Generator, n: int) -> list[Creator]:
@@ -40,9 +59,13 @@ def make_creators(rng: np.random.Generator, n: int) -> list[Creator]:
         followers = int(np.clip(rng.lognormal(np.log(20_000), 1.2), 1_000, 2_000_000))
         # like rate falls with size (Markerly: ~8% of followers at 1k, ~1.6% at 10M), one post a day
         rate = 0.08 * (followers / 1_000) ** -0.175
-        out.append(Creator(f"creator_{i:03d}", followers, followers * rate / 24.0))
+        out.append(Creator(f"creator_{i:03d}", followers, followers * rate / 24.0,
+                           post_offset_s=(7_919.0 * i) % 86_400 // SLOT_S * SLOT_S + 60.0))
     for name, *_ in (FRAUD_LIKES, FRAUD_FOLLOWS):
-        out.append(Creator(name, 12_000, 12_000 * 0.05 / 24.0))
+        out.append(Creator(name, 12_000, 12_000 * 0.05 / 24.0, post_offset_s=43_260.0))
+    for k in range(POD_SIZE):
+        out.append(Creator(f"pod_member_{k}", 4_000, 4_000 * 0.06 / 24.0, post_every_s=POD_POST_EVERY_S,
+                           post_offset_s=k * 2_400.0 + 120.0, pod=True))
     return out
 
 
@@ -62,13 +85,31 @@ def slot_events(rng: np.random.Generator, creators: list[Creator], t0: float, li
         n_comment = rng.poisson(lam * 0.04)
         n_follow = rng.poisson(c.followers * 0.002 / 144)
         evs: list[dict[str, object]] = []
+        posted = c.post_at(t0)
+        if posted is not None:
+            evs.append({"event_id": f"{c.account_id}:{slot}:post", "kind": "post", "ts": posted,
+                        "actor_id": c.account_id, "target_id": c.account_id, "post_id": c.post_id(posted)})
+            if c.pod:  # the other members engage right after publishing
+                for m in creators:
+                    if m.pod and m is not c:
+                        d = float(rng.uniform(60.0, 900.0))
+                        evs.append({"event_id": f"{c.account_id}:{slot}:pod:{m.account_id}", "kind": "like",
+                                    "ts": posted + d, "actor_id": m.account_id, "target_id": c.account_id,
+                                    "post_id": c.post_id(posted), "text": None})
+                        if rng.random() < 0.5:
+                            evs.append({"event_id": f"{c.account_id}:{slot}:podc:{m.account_id}", "kind": "comment",
+                                        "ts": posted + d + 30.0, "actor_id": m.account_id,
+                                        "target_id": c.account_id, "post_id": c.post_id(posted),
+                                        "text": "so good!! 🔥"})
+        # organic engagement goes to the creator's latest post
+        latest = c.latest_post_id(t0 + SLOT_S)
         for kind, n in (("like", n_like), ("comment", n_comment), ("follow", n_follow)):
             ts = np.sort(t0 + rng.random(n) * SLOT_S)
             actors = rng.integers(0, 50_000, n)
             for j in range(n):
                 evs.append({"event_id": f"{c.account_id}:{slot}:{kind}:{j}", "kind": kind, "ts": float(ts[j]),
                             "actor_id": f"user_{actors[j]}", "target_id": c.account_id,
-                            "post_id": f"{c.account_id}:post:{int(t0 // 86_400)}" if kind != "follow" else None,
+                            "post_id": latest if kind != "follow" else None,
                             "text": "love this!" if kind == "comment" else None})
         for name, lot, duration in (FRAUD_LIKES, FRAUD_FOLLOWS):
             start = live_start + 300.0
@@ -80,7 +121,7 @@ def slot_events(rng: np.random.Generator, creators: list[Creator], t0: float, li
                 for j in range(n):
                     evs.append({"event_id": f"bought:{name}:{slot}:{j}", "kind": kind, "ts": float(ts[j]),
                                 "actor_id": f"bot_{slot}_{j}", "target_id": name,
-                                "post_id": f"{name}:post:{int(t0 // 86_400)}" if kind == "like" else None,
+                                "post_id": latest if kind == "like" else None,
                                 "text": None})
         if evs:
             evs.sort(key=lambda e: e["ts"])  # type: ignore[arg-type, return-value]

@@ -3,7 +3,8 @@
 :func:`early_pairs` runs once per batch on a creator partition. Two open-addressing tables (linear
 probing, key 0 = empty, slot = splitmix64(key) & mask) hold the state:
 
-- posts: ``post key -> publish time``; a post matters only during the early window after it;
+- posts: ``post key -> publish time, source position``; a post matters only during the early window after it,
+  and only to events after it in the stream (so a replay never counts what the first pass could not);
 - pairs: ``hash(actor, creator) -> distinct posts engaged early, delay histogram, time the pair repeated,
   last post, last event time, last source position``.
 
@@ -98,7 +99,8 @@ def _rebuild_pairs(pk: np.ndarray, pf: np.ndarray, pi: np.ndarray, ph: np.ndarra
 
 
 @njit(**NJIT_OPTIONS)
-def _rebuild_posts(tk: np.ndarray, tt: np.ndarray, dirty: np.ndarray, state: np.ndarray, horizon: float) -> None:
+def _rebuild_posts(tk: np.ndarray, tt: np.ndarray, tq: np.ndarray, dirty: np.ndarray, state: np.ndarray,
+                   horizon: float) -> None:
     cap = tk.shape[0]
     used = np.flatnonzero(tk != np.uint64(0))
     sel = used[tt[used] >= horizon]
@@ -107,11 +109,13 @@ def _rebuild_posts(tk: np.ndarray, tt: np.ndarray, dirty: np.ndarray, state: np.
         sel = sel[order[: cap // 2]]
     k2 = tk[sel].copy()
     t2 = tt[sel].copy()
+    q2 = tq[sel].copy()
     tk[:] = 0
     for j in range(k2.shape[0]):
         s = find_slot(tk, k2[j])
         tk[s] = k2[j]
         tt[s] = t2[j]
+        tq[s] = q2[j]
     dirty[:] = True
     state[1] = k2.shape[0]
 
@@ -119,7 +123,7 @@ def _rebuild_posts(tk: np.ndarray, tt: np.ndarray, dirty: np.ndarray, state: np.
 @njit(**NJIT_OPTIONS)
 def early_pairs(kind: np.ndarray, ts: np.ndarray, actor_h: np.ndarray, target_h: np.ndarray, post_h: np.ndarray,
                 pos: np.ndarray, keep: np.ndarray, edges: np.ndarray, params: np.ndarray,
-                tk: np.ndarray, tt: np.ndarray, t_dirty: np.ndarray,
+                tk: np.ndarray, tt: np.ndarray, tq: np.ndarray, t_dirty: np.ndarray,
                 pk: np.ndarray, pf: np.ndarray, pi: np.ndarray, ph: np.ndarray, p_dirty: np.ndarray,
                 state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Apply a batch in order; return ``(event index, pair key)`` of every change to a repeated pair.
@@ -143,18 +147,19 @@ def early_pairs(kind: np.ndarray, ts: np.ndarray, actor_h: np.ndarray, target_h:
             if tk[s] == post_h[i]:
                 continue  # known post (a replay): publish times never change
             if 4 * (state[1] + 1) > 3 * t_cap:
-                _rebuild_posts(tk, tt, t_dirty, state, ts[i] - 2.0 * early)
+                _rebuild_posts(tk, tt, tq, t_dirty, state, ts[i] - 2.0 * early)
                 s = find_slot(tk, post_h[i])
             tk[s] = post_h[i]
             tt[s] = ts[i]
+            tq[s] = pos[i]
             t_dirty[s >> SEG_SHIFT] = True
             state[1] += 1
             continue
         if (kind[i] != LIKE and kind[i] != COMMENT) or actor_h[i] == target_h[i]:
             continue
         s = find_slot(tk, post_h[i])
-        if tk[s] != post_h[i]:
-            continue  # unknown or forgotten post
+        if tk[s] != post_h[i] or pos[i] <= tq[s]:
+            continue  # unknown or forgotten post, or one published later in the stream
         d = ts[i] - tt[s]
         if d < 0.0 or d > early:
             continue

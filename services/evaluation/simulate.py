@@ -277,24 +277,21 @@ class _Sim:
         else:  # loose and camouflaged: not every member, delays up to an hour
             self.group_engagement(members, float(self.rng.uniform(0.5, 0.8)), (60, 3_600), 0.5)
         first = min(t for c in members for _, t in c.posts) if any(c.posts for c in members) else None
-        round_s = self.round_length(members, variant)
+        round_s = self.round_length(members)
         for c in members:
             self.label(c.account_id, "pod", variant, "member", gid, first, None, {"round_s": round_s})
 
-    def round_length(self, members: list[Creator], variant: str) -> float | None:
+    def round_length(self, members: list[Creator]) -> float | None:
         """A pod's posting round in seconds, the unit of its detection latency (no random numbers drawn).
 
         The median, over the members with at least two posts in the world (post events inside its span of
         event time), of that span divided by the member's posts: the typical interval between one member's
-        posts. A ``round`` pod uses the interval between its rounds instead (span / rounds). ``None`` when no
-        member qualifies.
+        posts. The same for a ``round`` pod: its members post at most once per round, and the rounds they do
+        post in, not the rounds offered, make the pace. ``None`` when no member qualifies.
         """
         span = self.end - START_TS
-        if variant == "round":
-            lengths = [span / len(c.rounds) for c in members if c.rounds is not None and len(c.rounds)]
-        else:
-            counts = [sum(START_TS <= t < self.end for _, t in c.posts) for c in members]
-            lengths = [span / k for k in counts if k >= 2]
+        counts = [sum(START_TS <= t < self.end for _, t in c.posts) for c in members]
+        lengths = [span / k for k in counts if k >= 2]
         return round(float(np.median(lengths)), 3) if lengths else None
 
     # --- bots -----------------------------------------------------------------------------------

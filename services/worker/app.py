@@ -67,6 +67,8 @@ class WorkerRuntime:
         self.pods_task: asyncio.Future[None] | None = None
         self.last_offset: dict[tuple[str, int], int] = {}
         self.source_topics = {settings.topic("events"), settings.topic("profiles")}
+        # a batch's outputs and the checkpoint covering it must not interleave (see checkpoint)
+        self._lock = asyncio.Lock()
 
     def owned(self) -> set[int] | None:
         """Partitions this worker is assigned now; None when no consumer runs (Faust's test context)."""
@@ -86,6 +88,10 @@ class WorkerRuntime:
         return [e for e in events if e.message.partition in owned]
 
     async def handle(self, events: list[Any]) -> None:
+        async with self._lock:
+            await self._handle(events)
+
+    async def _handle(self, events: list[Any]) -> None:
         events = self._keep_owned(events)
         for p in sorted({e.message.partition for e in events} - self.proc.cores.keys()):
             t0 = time.perf_counter()
@@ -139,7 +145,17 @@ class WorkerRuntime:
                 metrics.CONSUMER_LAG.labels(topic, str(p)).set(max(0, hw - off - 1))
 
     async def checkpoint(self) -> None:
-        """Write what changed, then ack the events it covers (Faust commits after flushing)."""
+        """Write what changed, then ack the events it covers (Faust commits after flushing).
+
+        Everything the covered events produced (scores, alerts, pair summaries) is flushed to the broker
+        first: state restored from this checkpoint skips those events, so their outputs must already be out.
+        """
+        async with self._lock:
+            if self.stream is not None:
+                await self.app.producer.flush()
+            await self._checkpoint()
+
+    async def _checkpoint(self) -> None:
         owned = self.owned()
         if owned is not None:
             self.revoke(set(self.proc.cores) - owned)

@@ -30,8 +30,16 @@ def test_flagged_account_with_reason_through_api(stack: Stack) -> None:
     assert likes["followers"] == 12_000  # from the profile snapshot
     follows = stack.get("/v1/accounts/creator_buys_followers").json()
     assert [f["kind"] for f in follows["flags"]] == ["follower_spike"]
-    # organic creators stay clean
-    assert _flagged(stack) == {"creator_buys_likes", "creator_buys_followers"}
+    # the demo's pod is found as a group, each member flagged with the others named; organic creators stay clean
+    pod = {f"pod_member_{k}" for k in range(5)}
+    stack.wait(lambda: _flagged(stack) == {"creator_buys_likes", "creator_buys_followers"} | pod, 60,
+               "exactly the fraud accounts and the pod flagged")
+    pods = stack.get("/v1/pods").json()["data"]
+    assert [set(p["members"]) for p in pods] == [pod]
+    member = stack.get("/v1/accounts/pod_member_0").json()
+    flag = next(f for f in member["flags"] if f["kind"] == "pod")
+    assert member["pods"] == [pods[0]["pod_id"]] and "engagement pod" in flag["reasons"][0]
+    assert set(flag["evidence"]["members"]) == pod - {"pod_member_0"} and flag["evidence"]["median_delay_s"] < 900
     assert stack.get("/v1/accounts/nobody").status_code == 404
     # pagination walks every account exactly once
     seen, cursor = [], None
@@ -42,14 +50,15 @@ def test_flagged_account_with_reason_through_api(stack: Stack) -> None:
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert len(seen) == len(set(seen)) == page["total"] == 12
+    assert len(seen) == len(set(seen)) == page["total"] == 17
     stack.wait(lambda: stack.get("/readyz").status_code == 200, 30, "readyz")
     metrics = stack.get("/metrics").text
     assert "trustream_api_request_seconds_bucket" in metrics
     worker = stack.worker_metrics()
     for name in ('trustream_events_consumed_total{kind="like"}', "trustream_batch_seconds_bucket",
                  "trustream_event_time_lag_seconds", "trustream_consumer_lag_messages",
-                 "trustream_accounts_tracked", 'trustream_flags_raised_total{kind="engagement_spike"}'):
+                 "trustream_accounts_tracked", 'trustream_flags_raised_total{kind="engagement_spike"}',
+                 'trustream_flags_raised_total{kind="pod"}', "trustream_pods_active 1.0"):
         assert name in worker, name
 
 

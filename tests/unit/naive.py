@@ -248,3 +248,148 @@ class NaiveDedup:
                 self.inserted += 1
                 out.append(True)
         return out
+
+
+# --- engagement pods: early pairs --------------------------------------------------------------
+
+
+@dataclass
+class PodEvent:
+    """One event as the pod tracker sees it: kind code, time, ids, source position, dedup keep bit."""
+
+    kind: int
+    ts: float
+    actor: str
+    target: str
+    post: str | None
+    pos: int
+    keep: bool = True
+
+
+@dataclass
+class PairState:
+    """Per (actor, creator) pair: distinct posts engaged early, delay histogram, and bookkeeping."""
+
+    count: int
+    hist: list[int]
+    t2: float  # time the count reached 2, NaN before
+    last_ts: float  # time of the last counted engagement
+    last_post: str  # the last post counted
+    pos: int  # source position of the last event applied (counted or not)
+
+
+#: A pair summary as a plain tuple: (actor, target, count, hist, t2, last_ts, last_post).
+SummaryTuple = tuple[str, str, int, tuple[int, ...], float, float, str | None]
+
+
+def delay_bucket(d: float, edges: Sequence[float]) -> int:
+    """Index of the last bucket edge at or below ``d`` (``edges[0]`` is 0, ``d`` is never negative here)."""
+    return max(k for k, e in enumerate(edges) if d >= e)
+
+
+class NaiveEarlyPairs:
+    """Recent posts and repeated early (actor, creator) pairs, with no capacity limit.
+
+    - ``post`` events (with a post id, kept by dedup) record the publish time and stream position of an unknown
+      post; a known post keeps its first time and position.
+    - A like or comment counts for the pair (actor, target) when it is kept, names a post known from an earlier
+      stream position, is not by the target itself, and comes early: ``0 <= ts - publish time <= early_s``.
+    - A pair seen for the first time starts at count 1 (that post, that delay, that position).
+    - For a known pair, an event at a position not beyond the pair's last position is skipped (a replay);
+      otherwise the position moves on, and unless the post is the last one counted (a comment after the like)
+      the count grows, the post, time and delay bucket are recorded, and ``t2`` is set when the count reaches 2.
+    - :meth:`update` returns the final state of every pair whose count grew in the batch (so count >= 2), in
+      the order of the last growth of each pair.
+    """
+
+    def __init__(self, early_s: float, edges: Sequence[float]) -> None:
+        self.early_s = early_s
+        self.edges = list(edges)
+        self.posts: dict[str, float] = {}
+        self.post_pos: dict[str, int] = {}
+        self.pairs: dict[tuple[str, str], PairState] = {}
+
+    def update(self, events: Iterable[PodEvent]) -> list[SummaryTuple]:
+        grown: dict[tuple[str, str], int] = {}  # pair -> index of its last growth in this batch
+        for i, e in enumerate(events):
+            if not e.keep or e.post is None:
+                continue
+            if e.kind == POST:
+                self.posts.setdefault(e.post, e.ts)
+                self.post_pos.setdefault(e.post, e.pos)
+                continue
+            if e.kind not in (LIKE, COMMENT) or e.actor == e.target or e.post not in self.posts:
+                continue
+            if e.pos <= self.post_pos[e.post]:
+                continue
+            d = e.ts - self.posts[e.post]
+            if not 0.0 <= d <= self.early_s:
+                continue
+            b = delay_bucket(d, self.edges)
+            key = (e.actor, e.target)
+            p = self.pairs.get(key)
+            if p is None:
+                hist = [0] * len(self.edges)
+                hist[b] = 1
+                self.pairs[key] = PairState(1, hist, math.nan, e.ts, e.post, e.pos)
+                continue
+            if e.pos <= p.pos:
+                continue
+            p.pos = e.pos
+            if e.post == p.last_post:
+                continue
+            p.count += 1
+            p.hist[b] += 1
+            p.last_post = e.post
+            p.last_ts = e.ts
+            if p.count == 2:
+                p.t2 = e.ts
+            grown.pop(key, None)
+            grown[key] = i
+        out: list[SummaryTuple] = []
+        for key in grown:  # insertion order = order of the last growth
+            p = self.pairs[key]
+            out.append((key[0], key[1], p.count, tuple(p.hist), p.t2, p.last_ts, p.last_post))
+        return out
+
+
+# --- engagement pods: groups -------------------------------------------------------------------
+
+
+def grow_group(u: int, v: int, adj: Sequence[set[int]], share: float) -> set[int]:
+    """The group grown from the reciprocal pair (u, v).
+
+    Grow: while the outside accounts with the most links into the group have at least
+    ``max(2, ceil(share * size))`` of them, take all of those (ties) in at once. Then prune: while the members
+    with the fewest links inside have fewer than ``share * (size - 1)``, drop all of those (ties) at once.
+    (The 1e-9 slack matches the kernel's tolerance for shares like 0.6 * 5 that are not exact in binary.)
+    """
+    group = {u, v}
+    while True:
+        links = {y: len(adj[y] & group) for y in range(len(adj)) if y not in group}
+        best = max(links.values(), default=0)
+        need = max(2, math.ceil(share * len(group) - 1e-9))
+        if best < need:
+            break
+        group |= {y for y, k in links.items() if k == best}
+    while group:
+        deg = {x: len(adj[x] & group) for x in group}
+        worst = min(deg.values())
+        if worst >= share * (len(group) - 1) - 1e-9:
+            break
+        group -= {x for x, k in deg.items() if k == worst}
+    return group
+
+
+def find_groups(adj: Sequence[set[int]], recip: set[tuple[int, int]], share: float, min_size: int
+                ) -> list[list[int]]:
+    """Groups grown from every reciprocal pair ``(u, v)``, ``u < v``, in (u, v) order; those of ``min_size``
+    or more, sorted, once per seed."""
+    out = []
+    for u in range(len(adj)):
+        for v in sorted(adj[u]):
+            if v > u and (u, v) in recip:
+                g = grow_group(u, v, adj, share)
+                if len(g) >= min_size:
+                    out.append(sorted(g))
+    return out

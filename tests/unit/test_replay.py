@@ -48,7 +48,11 @@ def test_batch_size_does_not_change_a_byte(tmp_path: Path) -> None:
     verdicts = [orjson.loads(line) for line in (tmp_path / "a/verdicts.jsonl").read_bytes().splitlines()]
     assert [v["account_id"] for v in verdicts] == sorted(v["account_id"] for v in verdicts)
     flagged = {v["account_id"]: v["flags"] for v in verdicts if v["flags"]}
-    assert set(flagged) == {"creator_buys_likes", "creator_buys_followers"}
+    pod = {f"pod_member_{k}" for k in range(5)}
+    assert set(flagged) == {"creator_buys_likes", "creator_buys_followers"} | pod
+    assert all([f["kind"] for f in flagged[m]] == ["pod"] for m in pod)
+    (found,) = [orjson.loads(line) for line in (tmp_path / "a/pods.jsonl").read_bytes().splitlines()]
+    assert set(found["members"]) == pod and found["reciprocal_pairs"] == 10
     (likes,) = flagged["creator_buys_likes"]
     assert likes["kind"] == "purchased_engagement" and likes["evidence"]["signal"] == "engagement_spike"
     assert likes["reasons"] and 0 < likes["score"] <= 1
