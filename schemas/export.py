@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from schemas.wire import Alert, DeadLetter, EngagementEvent, ProfileSnapshot, ScoreRecord
+from schemas.wire import Alert, DeadLetter, EngagementEvent, PairSummary, PodRecord, ProfileSnapshot, ScoreRecord
 
 WIRE_MODELS: dict[str, type[BaseModel]] = {
     "engagement_event": EngagementEvent,
@@ -14,6 +14,8 @@ WIRE_MODELS: dict[str, type[BaseModel]] = {
     "score": ScoreRecord,
     "alert": Alert,
     "dead_letter": DeadLetter,
+    "pair_summary": PairSummary,
+    "pod": PodRecord,
 }
 
 
