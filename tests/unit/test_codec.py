@@ -264,7 +264,7 @@ def test_decoding_never_raises(raw: bytes) -> None:
 def test_json_schema_export() -> None:
     schemas = json_schemas()
     assert set(schemas) == set(WIRE_MODELS) == {"engagement_event", "profile_snapshot", "score", "alert",
-                                                "dead_letter"}
+                                                "dead_letter", "pair_summary", "pod"}
     required = {
         "engagement_event": {"event_id", "kind", "ts", "actor_id", "target_id"},
         "profile_snapshot": {"account_id", "ts", "followers", "following", "posts"},
@@ -273,6 +273,9 @@ def test_json_schema_export() -> None:
         "alert": {"alert_id", "account_id", "flag", "authenticity", "raised_at"},
         "dead_letter": {"reason", "detail", "source_topic", "source_partition", "source_offset", "index",
                         "original_b64", "original_size", "original_sha256", "truncated", "received_at"},
+        "pair_summary": {"actor_id", "target_id", "count", "delay_hist", "t2", "last_ts", "last_post"},
+        "pod": {"pod_id", "members", "score", "first_ts", "last_ts", "reciprocal_pairs", "directed_pairs",
+                "early_engagements", "median_delay_s", "posts", "member_stats", "reasons"},
     }
     for name, req in required.items():
         assert set(schemas[name]["required"]) == req, name
