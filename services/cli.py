@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from services.settings import Settings, get_settings
 
@@ -140,16 +141,26 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from services.evaluation.metrics import evaluate_files, to_json_summary
-    from services.evaluation.report import render_markdown
+    from services.evaluation.metrics import evaluate_files, evaluate_pods_files, to_json_summary
+    from services.evaluation.report import pod_groups_key, render_markdown
 
     verdicts = Path(args.verdicts)
     result = evaluate_files(args.labels, verdicts / "verdicts.jsonl" if verdicts.is_dir() else verdicts,
                             args.threshold)
+    # pod groups are scored when the verdicts come with their pods.jsonl (a replay output directory)
+    pods_file = verdicts / "pods.jsonl" if verdicts.is_dir() else verdicts.with_name("pods.jsonl")
+    pods = evaluate_pods_files(args.labels, pods_file) if pods_file.is_file() else None
     if args.json:
-        print(json.dumps(to_json_summary(result)))
+        summary: dict[str, Any] = dict(to_json_summary(result))
+        if pods is not None:
+            summary["pod_groups"] = {k: v for k, v in pods.items() if k != "found"}
+        print(json.dumps(summary))
     else:
-        print(render_markdown({"detector": {Path(args.labels).parent.name or "scenario": result}}))
+        name = Path(args.labels).parent.name or "scenario"
+        results: dict[str, Any] = {"detector": {name: result}}
+        if pods is not None:
+            results[pod_groups_key("detector")] = {name: pods}
+        print(render_markdown(results))
     return 0
 
 
@@ -172,6 +183,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     s = replay(Path(args.events), Path(args.profiles) if args.profiles else None, Path(args.out),
                args.batch_size, core_params(settings))
     print(f"replayed {s.events} events and {s.profiles} profiles: {s.accounts} accounts, {s.flagged} flagged, "
+          f"{s.pods} pods, "
           f"{s.duplicates} duplicates dropped, {s.rejected} lines rejected (see {args.out}/rejected.jsonl)",
           file=sys.stderr)
     return 0

@@ -73,3 +73,19 @@ def test_duplicate_lines_count_once(tmp_path: Path) -> None:
 def test_missing_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", "--events", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_eval_scores_the_pods_of_a_replay_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events, profiles = write_world(tmp_path)
+    assert run(events, profiles, tmp_path / "out", 1000) == 0
+    labels = tmp_path / "labels.jsonl"
+    rows = [{"account_id": f"pod_member_{k}", "kind": "pod", "class": "tight", "role": "member", "group": "g",
+             "start_ts": T0, "round_s": 14_400.0} for k in range(4)]  # one member left out of the truth
+    rows.append({"account_id": "creator_000", "kind": "organic", "class": "organic", "role": "creator"})
+    labels.write_bytes(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
+    capsys.readouterr()
+    assert main(["eval", "--labels", str(labels), "--verdicts", str(tmp_path / "out"), "--json"]) == 0
+    out = orjson.loads(capsys.readouterr().out)
+    groups = out["pod_groups"]
+    assert groups["n_true"] == 1 and groups["n_found"] == 1 and groups["jaccard_min"] == 0.8
+    assert out["pod"]["recall"] == 1.0 and out["pod"]["precision"] == 0.8  # pod_member_4 is unlabelled
