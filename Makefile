@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-integration lint eval kafka schema clean
+.PHONY: help install run test test-unit test-integration lint eval train kafka schema clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ lint: $(STAMP) ## ruff and mypy
 
 eval: $(STAMP) ## simulate every scenario x 3 seeds, replay, score against the marketer rules: eval/REPORT.md
 	$(BIN)/trustream eval-suite --suite standard --out eval/out --report eval/REPORT.md
+
+train: $(STAMP) ## fit the profile fake-score model on ../shared/data: detectors/models/profile_model.json, eval/PROFILE_MODEL.md
+	$(BIN)/python -m services.evaluation.train_profiles --seed 0 --out detectors/models/profile_model.json --report eval/PROFILE_MODEL.md
 
 kafka: $(STAMP) ## provision Apache Kafka 4.x from Maven Central into .cache/kafka and run it
 	$(BIN)/trustream broker --kind kafka
