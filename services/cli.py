@@ -243,7 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--labels", required=True, help="labels.jsonl")
     ev.add_argument("--verdicts", required=True, help="a replay output directory or a verdicts.jsonl")
     ev.add_argument("--threshold", type=float, default=0.0, help="flags count only from this score on")
-    ev.add_argument("--json", action="store_true", help="one JSON object {kind: {precision, recall, ...}}")
+    ev.add_argument("--json", action="store_true",
+                    help="one JSON object {kind: {precision, recall, ...}}, plus pod_groups when the verdicts "
+                         "directory has a pods.jsonl")
     ev.set_defaults(fn=cmd_eval)
     es = sub.add_parser("eval-suite", help="simulate, replay and score the standard scenarios (make eval)")
     es.add_argument("--suite", choices=("standard", "small"), default="standard")

@@ -92,15 +92,18 @@ class WorkerRuntime:
             await self._handle(events)
 
     async def _handle(self, events: list[Any]) -> None:
-        events = self._keep_owned(events)
-        for p in sorted({e.message.partition for e in events} - self.proc.cores.keys()):
-            t0 = time.perf_counter()
-            blobs = await read_partition(self.client_kwargs, self.cp_topic.get_topic_name(), p)
-            core = self.proc.install(p, blobs)
-            metrics.RESTORES.inc()
-            log.info("partition %d restored: %d accounts, %d checkpoint records, offsets %s, %.2fs",
-                     p, len(core.table), len(blobs), core.processed.tolist(), time.perf_counter() - t0)
-        events = self._keep_owned(events)  # a rebalance may have happened while restoring
+        while True:  # a rebalance may revoke (and give back) partitions while we restore others
+            events = self._keep_owned(events)
+            missing = sorted({e.message.partition for e in events} - self.proc.cores.keys())
+            if not missing:
+                break
+            for p in missing:
+                t0 = time.perf_counter()
+                blobs = await read_partition(self.client_kwargs, self.cp_topic.get_topic_name(), p)
+                core = self.proc.install(p, blobs)
+                metrics.RESTORES.inc()
+                log.info("partition %d restored: %d accounts, %d checkpoint records, offsets %s, %.2fs",
+                         p, len(core.table), len(blobs), core.processed.tolist(), time.perf_counter() - t0)
         msgs = [InMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value)
                 for e in events]
         t0 = time.perf_counter()

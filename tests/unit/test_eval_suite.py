@@ -36,7 +36,8 @@ def test_small_suite_writes_a_report_with_every_kind_and_system(tmp_path: Path,
     capsys.readouterr()
     assert main(["eval", "--labels", str(d / "labels.jsonl"), "--verdicts", str(d / "trustream"), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert set(summary) == set(FRAUD_KINDS)
+    assert set(summary) == {*FRAUD_KINDS, "pod_groups"}  # a replay directory brings its pods.jsonl
+    assert summary["pod_groups"]["n_found"] == 0 and summary["pod_groups"]["n_true"] == 0
     assert set(summary["purchased_engagement"]) == {"precision", "recall", "f1", "fpr", "latency_p50_s",
                                                     "latency_p95_s"}
     assert summary["purchased_engagement"]["recall"] is not None
