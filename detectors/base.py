@@ -32,6 +32,21 @@ class ProfileColumns:
     account: np.ndarray  # int64 dense id
     followers: np.ndarray  # int64
     offset: np.ndarray  # int64
+    fake: np.ndarray  # float64 P(fake) of the profile model (detectors.profiles)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionColumns:
+    """Actions (likes, comments, follows, unfollows) of actors on this partition, in processing order."""
+
+    actor: np.ndarray  # int64 dense id of the actor
+    ts: np.ndarray  # float64
+    kind: np.ndarray  # int8 codes, schemas.wire.EVENT_KINDS order
+    target_h: np.ndarray  # uint64 hash of the target account
+    sim: np.ndarray  # uint64 SimHash of the comment text (0 without text)
+    tflags: np.ndarray  # uint8 text flags (detectors.kernels.bots.TEXT_*)
+    offset: np.ndarray  # int64 source offset on the actions topic
+    apply: np.ndarray  # bool: kept by the duplicate filter and not covered by a restored chunk
 
 
 class Detector(Protocol):
@@ -50,7 +65,9 @@ class Detector(Protocol):
 
     def update(self, batch: EventColumns, table: AccountTable) -> np.ndarray: ...
 
-    def update_profiles(self, batch: ProfileColumns, table: AccountTable) -> None: ...
+    def update_profiles(self, batch: ProfileColumns, table: AccountTable) -> np.ndarray | None:
+        """Apply profile snapshots; may return a flag mask like :meth:`update`."""
+        ...
 
     def flags(self, table: AccountTable, account: int) -> list[FlagRecord]:
         """Current flags of one account, with reasons and evidence."""

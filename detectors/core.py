@@ -14,13 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.base import Detector, EventColumns, ProfileColumns
+from detectors.base import ActionColumns, Detector, EventColumns, ProfileColumns
+from detectors.bots import BotDetector, BotParams, fingerprint_texts
 from detectors.engagement import EngagementRate, RateParams
+from detectors.ids import hash_ids
 from detectors.kernels.dedup import dedup_batch, rebuild_index
-from detectors.kernels.hashing import fnv1a_packed
 from detectors.pods import PodEdges, PodParams
+from detectors.profiles import ProfileModel, columns_from_snapshots
 from detectors.scoring import authenticity
-from detectors.state import CHUNK_SHIFT, TOPIC_EVENTS, TOPIC_PROFILES, AccountTable
+from detectors.state import CHUNK_SHIFT, N_TOPICS, TOPIC_ACTIONS, TOPIC_EVENTS, TOPIC_PROFILES, AccountTable
+from schemas.actions import ActionBatch, decode_actions, encode_actions
 from schemas.wire import EVENT_KINDS, EngagementEvent, PairSummary, ProfileSnapshot, ScoreRecord
 
 _KIND_CODE = {k: i for i, k in enumerate(EVENT_KINDS)}
@@ -28,16 +31,6 @@ _KIND_CODE = {k: i for i, k in enumerate(EVENT_KINDS)}
 POS_SHIFT = 20
 #: Ids per checkpoint segment of the duplicate filter (16 B each: 256 KiB raw).
 DEDUP_SEGMENT = 1 << 14
-
-
-def hash_ids(ids: Sequence[str]) -> np.ndarray:
-    """Stable 64-bit FNV-1a hashes of strings (same value in every process)."""
-    if not ids:
-        return np.zeros(0, dtype=np.uint64)
-    encoded = [s.encode() for s in ids]
-    ends = np.cumsum(np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded)))
-    buf = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    return fnv1a_packed(buf, ends)  # type: ignore[no-any-return]
 
 
 class DedupFilter:
@@ -93,6 +86,50 @@ class DedupFilter:
         self._saved = n_total
 
 
+class ActionBuffer:
+    """Actions taken but not applied yet (see :meth:`PartitionCore.step_actions`)."""
+
+    def __init__(self) -> None:
+        self.actor = np.zeros(0, dtype=np.int64)
+        self.rows = ActionBatch.empty()
+        self.changed = False
+
+    def append(self, actor: np.ndarray, rows: ActionBatch) -> None:
+        if len(rows):
+            self.actor = np.concatenate([self.actor, actor])
+            self.rows = ActionBatch(self.rows.actors + rows.actors,
+                                    *(np.concatenate([getattr(self.rows, k), getattr(rows, k)]) for k in _COLS))
+            self.changed = True
+
+    def pop_until(self, upto: float) -> tuple[np.ndarray, ActionBatch]:
+        """The buffered actions timed at or before ``upto``, in (time, event id) order; they leave the buffer."""
+        due = np.flatnonzero(self.rows.ts <= upto)
+        if not len(due):
+            return self.actor[:0], ActionBatch.empty()
+        due = due[np.lexsort((self.rows.event_h[due], self.rows.ts[due]))]
+        rest = np.setdiff1d(np.arange(len(self.rows)), due, assume_unique=True)
+        out = self.actor[due], self.rows.take(due)
+        self.actor, self.rows = self.actor[rest], self.rows.take(rest)
+        self.changed = True
+        return out
+
+    def dump(self, watermark: float) -> bytes:
+        buf = io.BytesIO()
+        np.savez(buf, allow_pickle=False, actor=self.actor, watermark=np.asarray([watermark]),
+                 batch=np.frombuffer(encode_actions(self.rows), dtype=np.uint8))
+        self.changed = False
+        return buf.getvalue()
+
+    def load(self, blob: bytes) -> float:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            self.actor = z["actor"].astype(np.int64)
+            self.rows = decode_actions(z["batch"].tobytes())
+            return float(z["watermark"][0])
+
+
+_COLS = ("ts", "kind", "target_h", "sim", "tflags", "event_h")
+
+
 @dataclass(slots=True)
 class StepResult:
     touched: np.ndarray  # dense ids whose state changed
@@ -102,12 +139,17 @@ class StepResult:
     kind_counts: np.ndarray  # valid events per kind code (duplicates included)
     max_ts: float
     pod_pairs: list[PairSummary]  # repeated early pairs this batch changed (for the pod graph)
+    actions: ActionBatch  # the batch's likes, comments, follows and unfollows, for their actors' partitions
+
+
+_ACTION_KINDS = np.asarray([_KIND_CODE[k] for k in ("like", "comment", "follow", "unfollow")], dtype=np.int8)
 
 
 @dataclass(frozen=True)
 class CoreParams:
     rate: RateParams = RateParams()
     pods: PodParams = PodParams()
+    bots: BotParams = BotParams()
     dedup_capacity: int = 1 << 18
 
 
@@ -118,14 +160,21 @@ class PartitionCore:
         self.partition = partition
         self.params = params or CoreParams()
         self.rate = EngagementRate(self.params.rate)
-        self.detectors: tuple[Detector, ...] = (self.rate,)
+        self.bots = BotDetector(self.params.bots)
+        self.detectors: tuple[Detector, ...] = (self.rate, self.bots)
         self.table = AccountTable([d.spec for d in self.detectors])
         self.dedup = DedupFilter(self.params.dedup_capacity)
+        self.action_dedup = DedupFilter(self.params.dedup_capacity)
+        self.abuf = ActionBuffer()
+        self.awatermark = -np.inf
         self.pod_edges = PodEdges(self.params.pods)
-        #: highest source offset reflected, per source topic (events, profiles), restored ones included
-        self.processed = np.full(2, -1, dtype=np.int64)
+        self.profile_model = ProfileModel.load()
+        #: highest source offset reflected, per source topic (events, profiles, actions), restored ones included
+        self.processed = np.full(N_TOPICS, -1, dtype=np.int64)
         #: highest source offset applied by this core since it was created or restored
-        self.applied = np.full(2, -1, dtype=np.int64)
+        self.applied = np.full(N_TOPICS, -1, dtype=np.int64)
+        #: flags first raised by the last step_profiles / step_actions call, as (dense id, kind)
+        self.raised: list[tuple[int, str]] = []
 
     # --- the batch step ------------------------------------------------------------------------
     def step_events(self, events: Sequence[EngagementEvent], offsets: Sequence[int] | np.ndarray,
@@ -134,7 +183,7 @@ class PartitionCore:
         n = len(events)
         if n == 0:
             return StepResult(np.zeros(0, dtype=np.int64), [], 0, 0, np.zeros(len(EVENT_KINDS), np.int64), -np.inf,
-                              [])
+                              [], ActionBatch.empty())
         off = np.asarray(offsets, dtype=np.int64)
         # positions inside a message tell two copies of one event_id in the same message apart
         sub = np.asarray(index_in_msg if index_in_msg is not None else np.arange(n), dtype=np.int64)
@@ -154,26 +203,88 @@ class PartitionCore:
                     if mask[a] & (1 << bit):
                         new_flags.append((int(a), fk))
         # pairs are idempotent by source position, so replays need no chunk-offset test here
-        pod_pairs = self.pod_edges.update(kind, ts, [e.actor_id for e in events], [e.target_id for e in events],
-                                          [e.post_id for e in events], pos, keep)
+        actors = [e.actor_id for e in events]
+        targets = [e.target_id for e in events]
+        pod_pairs = self.pod_edges.update(kind, ts, actors, targets, [e.post_id for e in events], pos, keep)
+        actions = self._actions(events, kind, ts, actors, targets, hashes, keep)
         self.applied[TOPIC_EVENTS] = max(int(self.applied[TOPIC_EVENTS]), int(off.max()))
         self.processed[TOPIC_EVENTS] = max(int(self.processed[TOPIC_EVENTS]), int(off.max()))
         return StepResult(np.unique(target[applied]), new_flags, int(applied.sum()), int((~keep).sum()),
-                          np.bincount(kind, minlength=len(EVENT_KINDS)), float(ts.max()), pod_pairs)
+                          np.bincount(kind, minlength=len(EVENT_KINDS)), float(ts.max()), pod_pairs, actions)
+
+    @staticmethod
+    def _actions(events: Sequence[EngagementEvent], kind: np.ndarray, ts: np.ndarray, actors: list[str],
+                 targets: list[str], event_h: np.ndarray, keep: np.ndarray) -> ActionBatch:
+        """The kept likes, comments, follows and unfollows, as columns for the actors' partitions.
+
+        Every kept event is forwarded, replays included: the actor side drops what it has seen by event id.
+        """
+        idx = np.flatnonzero(keep & np.isin(kind, _ACTION_KINDS))
+        texted = [i for i in idx.tolist() if events[i].text]
+        sim = np.zeros(len(events), dtype=np.uint64)
+        tflags = np.zeros(len(events), dtype=np.uint8)
+        if texted:
+            sim[texted], tflags[texted] = fingerprint_texts([events[i].text or "" for i in texted])
+        return ActionBatch([actors[i] for i in idx.tolist()], ts[idx], kind[idx], hash_ids([targets[i] for i in idx]),
+                           sim[idx], tflags[idx], event_h[idx])
+
+    def step_actions(self, batch: ActionBatch, offsets: Sequence[int] | np.ndarray,
+                     index_in_msg: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Take actions of actors on this partition (from the actions topic); returns the touched accounts.
+
+        An actor's actions come from every partition, interleaved in whatever order the workers forwarded them,
+        while the pace of its actions must be read in event time. So actions wait in a buffer until the
+        partition's event-time watermark (the newest action time seen) has passed them by
+        ``bots.lateness_s``, and are applied in (time, event id) order; later stragglers still count, without a
+        gap. The buffer is part of the checkpoint, and buffering an action dirties its actor's chunk, so the
+        chunk's covered offset includes it and a replay after a restore does not take it twice.
+        """
+        self.raised = []
+        if len(batch):
+            off = np.asarray(offsets, dtype=np.int64)
+            actor = self.table.intern(batch.actors)
+            keep = self.action_dedup.keep(batch.event_h,
+                                          (off << POS_SHIFT) | np.asarray(index_in_msg, dtype=np.int64))
+            take = np.flatnonzero(keep & (off > self.table.chunk_off[TOPIC_ACTIONS][actor >> CHUNK_SHIFT]))
+            self.table.dirty[np.unique(actor[take] >> CHUNK_SHIFT)] = True
+            self.abuf.append(actor[take], batch.take(take))
+            self.awatermark = max(self.awatermark, float(batch.ts.max()))
+            self.applied[TOPIC_ACTIONS] = max(int(self.applied[TOPIC_ACTIONS]), int(off.max()))
+            self.processed[TOPIC_ACTIONS] = max(int(self.processed[TOPIC_ACTIONS]), int(off.max()))
+        return self._release(self.awatermark - self.params.bots.lateness_s)
+
+    def flush_actions(self) -> np.ndarray:
+        """Apply every buffered action now (the end of a replay)."""
+        self.raised = []
+        return self._release(np.inf)
+
+    def _release(self, upto: float) -> np.ndarray:
+        actor, rows = self.abuf.pop_until(upto)
+        if not len(rows):
+            return np.zeros(0, dtype=np.int64)
+        cols = ActionColumns(actor=actor, ts=rows.ts, kind=rows.kind, target_h=rows.target_h, sim=rows.sim,
+                             tflags=rows.tflags, offset=np.zeros(len(rows), dtype=np.int64),
+                             apply=np.ones(len(rows), dtype=np.bool_))
+        mask = self.bots.update_actions(cols, self.table)
+        self.raised += [(int(a), "bot") for a in np.flatnonzero(mask)]
+        return np.unique(actor)
 
     def step_profiles(self, profiles: Sequence[ProfileSnapshot], offsets: Sequence[int] | np.ndarray
                       ) -> np.ndarray:
         n = len(profiles)
         if n == 0:
             return np.zeros(0, dtype=np.int64)
+        self.raised = []
         off = np.asarray(offsets, dtype=np.int64)
         cols = ProfileColumns(
             ts=np.fromiter((p.ts for p in profiles), dtype=np.float64, count=n),
             account=self.table.intern([p.account_id for p in profiles]),
             followers=np.fromiter((p.followers for p in profiles), dtype=np.int64, count=n),
-            offset=off)
+            offset=off, fake=self.profile_model.score(columns_from_snapshots(profiles)))
         for det in self.detectors:
-            det.update_profiles(cols, self.table)
+            mask = det.update_profiles(cols, self.table)
+            if mask is not None:
+                self.raised += [(int(a), fk) for a in np.flatnonzero(mask) for fk in det.flag_kinds]
         self.applied[TOPIC_PROFILES] = max(int(self.applied[TOPIC_PROFILES]), int(off.max()))
         self.processed[TOPIC_PROFILES] = max(int(self.processed[TOPIC_PROFILES]), int(off.max()))
         return np.unique(cols.account)
@@ -205,11 +316,15 @@ class PartitionCore:
         """
         # `applied`, not `processed`: after a restore from a checkpoint cut short, some chunks are ahead of
         # the others, and replay must not stamp the others with the newer offset (dump_chunk takes the max)
-        covered = (int(self.applied[0]), int(self.applied[1]))
+        covered = tuple(int(x) for x in self.applied)
         out = [(f"acct:{c:08d}", self.table.dump_chunk(c, covered)) for c in self.table.dirty_chunks()]
         out += [(f"dedup:{s:06d}", self.dedup.dump_segment(s)) for s in self.dedup.dirty_segments()]
+        out += [(f"adedup:{s:06d}", self.action_dedup.dump_segment(s)) for s in self.action_dedup.dirty_segments()]
         out += self.pod_edges.checkpoint()
+        if self.abuf.changed:
+            out.append(("abuf", self.abuf.dump(self.awatermark)))
         self.dedup.mark_saved()
+        self.action_dedup.mark_saved()
         return out
 
     @classmethod
@@ -218,7 +333,10 @@ class PartitionCore:
         core = cls(partition, params)
         core.table.load_chunks(v for k, v in blobs.items() if k.startswith("acct:"))
         core.dedup.load_segments(v for k, v in blobs.items() if k.startswith("dedup:"))
+        core.action_dedup.load_segments(v for k, v in blobs.items() if k.startswith("adedup:"))
         core.pod_edges.restore(blobs)
+        if "abuf" in blobs:
+            core.awatermark = core.abuf.load(blobs["abuf"])
         if len(core.table):
             core.processed[:] = core.table.chunk_off[:, : core.table.n_chunks_used()].max(axis=1)
         return core

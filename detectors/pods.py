@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from detectors.ids import hash_ids
 from detectors.kernels import pods as K
 from detectors.scoring import authenticity
 from schemas.wire import FlagRecord, PairSummary, PodMember, PodRecord, ScoreRecord
@@ -124,8 +125,6 @@ def with_pods(rec: ScoreRecord, pods: Sequence[PodRecord]) -> ScoreRecord:
 
 
 def _ids_hash(ids: Sequence[str | None]) -> np.ndarray:
-    from detectors.core import hash_ids  # the core imports this module
-
     h = hash_ids([s or "" for s in ids])
     h[[i for i, s in enumerate(ids) if s is None]] = 0
     return h

@@ -19,8 +19,10 @@ import orjson
 #: log2 of accounts per chunk; 2048 accounts x ~240 B stays well under Kafka's 1 MB message limit.
 CHUNK_SHIFT = 11
 CHUNK = 1 << CHUNK_SHIFT
-#: Source topics whose offsets a chunk tracks (index into ``chunk_off``).
-TOPIC_EVENTS, TOPIC_PROFILES = 0, 1
+#: Source topics whose offsets a chunk tracks (index into ``chunk_off``): events and profiles, and the actions
+#: repartitioned by actor (:mod:`schemas.actions`).
+TOPIC_EVENTS, TOPIC_PROFILES, TOPIC_ACTIONS = 0, 1, 2
+N_TOPICS = 3
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class AccountTable:
         self.F = {s.name: self._alloc_f(s, self.capacity) for s in specs}
         self.I = {s.name: self._alloc_i(s, self.capacity) for s in specs}
         n_chunks = self.capacity >> CHUNK_SHIFT
-        self.chunk_off = np.full((2, n_chunks), -1, dtype=np.int64)
+        self.chunk_off = np.full((N_TOPICS, n_chunks), -1, dtype=np.int64)
         self.dirty = np.zeros(n_chunks, dtype=np.bool_)
 
     @staticmethod
@@ -71,7 +73,7 @@ class AccountTable:
             i[:, : self.capacity] = self.I[name]
             self.I[name] = i
         n_chunks = cap >> CHUNK_SHIFT
-        off = np.full((2, n_chunks), -1, dtype=np.int64)
+        off = np.full((N_TOPICS, n_chunks), -1, dtype=np.int64)
         off[:, : self.chunk_off.shape[1]] = self.chunk_off
         self.chunk_off = off
         dirty = np.zeros(n_chunks, dtype=np.bool_)
@@ -104,8 +106,8 @@ class AccountTable:
     def dirty_chunks(self) -> list[int]:
         return [int(c) for c in np.flatnonzero(self.dirty[: self.n_chunks_used()])]
 
-    def dump_chunk(self, c: int, covered: tuple[int, int]) -> bytes:
-        """Serialize chunk ``c`` as of source offsets ``covered`` (events, profiles); clears its dirty bit.
+    def dump_chunk(self, c: int, covered: tuple[int, ...]) -> bytes:
+        """Serialize chunk ``c`` as of source offsets ``covered`` (events, profiles, actions); clears its dirty bit.
 
         A chunk never moves backwards: after a restore, replay starts at or below every chunk's offset,
         and a chunk is dirtied only by events beyond its own offset, so the chunk covers
@@ -155,5 +157,6 @@ class AccountTable:
                     self.F[name][:, lo : lo + n] = f
                 if i is not None and i.shape[0] == spec.i_defaults.size:
                     self.I[name][:, lo : lo + n] = i
-            self.chunk_off[:, c] = data["covered"]
+            cov = data["covered"]  # checkpoints written before the actions topic cover two topics
+            self.chunk_off[: cov.shape[0], c] = cov
         self.dirty[:] = False

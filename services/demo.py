@@ -5,6 +5,8 @@ a baseline, then the world streams live with event time running ``speed`` times 
 wall clock. Shortly after going live, ``creator_buys_likes`` receives a delivery of bought likes and
 ``creator_buys_followers`` one of bought follows, both from throw-away accounts. The ``pod_member_*``
 creators post every few hours, and the others like (and often comment on) each post within 15 minutes.
+``bot_liker`` is an engagement bot: it likes a post every minute, around the clock, and now and then leaves a
+"Nice pic!".
 The full labelled simulator is ``trustream simulate`` (eval harness); this is only a demo.
 """
 
@@ -26,6 +28,7 @@ log = logging.getLogger("trustream.demo")
 SLOT_S = 600.0  # events are generated per 10-minute slot of event time
 FRAUD_LIKES = ("creator_buys_likes", 3000, 2400.0)  # account, lot size, delivery seconds
 FRAUD_FOLLOWS = ("creator_buys_followers", 2500, 3000.0)
+BOT, BOT_EVERY_S = "bot_liker", 60.0
 POD_SIZE = 5
 POD_POST_EVERY_S = 4 * 3_600.0  # pod members post every 4 hours
 
@@ -123,6 +126,15 @@ def slot_events(rng: np.random.Generator, creators: list[Creator], t0: float, li
                                 "actor_id": f"bot_{slot}_{j}", "target_id": name,
                                 "post_id": latest if kind == "like" else None,
                                 "text": None})
+        # the bot likes the latest post of one (non-pod) creator each minute: its likes to this one in this slot
+        plain = [m for m in creators if not m.pod]
+        for j in range(int(SLOT_S // BOT_EVERY_S)):
+            if not c.pod and plain[(slot * int(SLOT_S // BOT_EVERY_S) + j) % len(plain)] is c:
+                at = t0 + j * BOT_EVERY_S + float(rng.uniform(-2.0, 2.0))
+                comment = j % 7 == 0
+                evs.append({"event_id": f"bot:{slot}:{j}", "kind": "comment" if comment else "like", "ts": at,
+                            "actor_id": BOT, "target_id": c.account_id, "post_id": latest,
+                            "text": "Nice pic! 🔥" if comment else None})
         if evs:
             evs.sort(key=lambda e: e["ts"])  # type: ignore[arg-type, return-value]
             out.append((c.account_id, evs))

@@ -115,7 +115,8 @@ class Settings(BaseSettings):
             return self.session_timeout_s
         return 6.0 if self.embedded else 30.0
 
-    def topic(self, name: Literal["events", "profiles", "scores", "alerts", "dlq", "pod-edges", "pods"]) -> str:
+    def topic(self, name: Literal["events", "profiles", "scores", "alerts", "dlq", "pod-edges", "pods",
+                                   "actions"]) -> str:
         return f"{self.topic_prefix}{name}"
 
     def kafka_client_kwargs(self) -> dict[str, object]:

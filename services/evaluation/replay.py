@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from detectors.core import CoreParams, PartitionCore
@@ -104,6 +105,7 @@ def replay(events: Path, profiles: Path | None, out: Path, batch_size: int = 100
         summary.profiles = len(prof)
         batch: list[EngagementEvent] = []
         offsets: list[int] = []
+        action_offset = [0]
 
         def flush() -> None:
             if not batch:
@@ -118,6 +120,10 @@ def replay(events: Path, profiles: Path | None, out: Path, batch_size: int = 100
             core.step_profiles(due, due_off)
             res = core.step_events(batch, offsets)
             graph.apply(res.pod_pairs)
+            # one partition: the actions go straight back to this core, as the actions topic would bring them
+            core.step_actions(res.actions, np.full(len(res.actions), action_offset[0], dtype=np.int64),
+                              np.arange(len(res.actions)))
+            action_offset[0] += 1
             summary.duplicates += res.duplicates
             batch.clear()
             offsets.clear()
@@ -134,6 +140,7 @@ def replay(events: Path, profiles: Path | None, out: Path, batch_size: int = 100
             if len(batch) >= batch_size:
                 flush()
         flush()
+        core.flush_actions()
         rest = [heapq.heappop(prof) for _ in range(len(prof))]
         core.step_profiles([p for _, _, p in rest], [n for _, n, _ in rest])
     graph.refresh()

@@ -18,7 +18,8 @@ Hard negatives (labelled kind ``organic`` with their class, never to be flagged)
 10-50x usual likes from diverse humans), ``giveaway`` (a comment flood tagging friends), ``featured`` (a
 follower jump of 5-20% from real accounts within hours), ``friend_circle`` (5-12 creators who really
 engage with each other's posts, often and at human delays), ``fast_grower`` (a new creator gaining 4-8% a
-day), ``heavy_liker`` and ``night_owl`` (humans who like a lot, or at night).
+day), ``heavy_liker`` and ``night_owl`` (humans who like a lot, or at night), and ``liker`` (every person of
+the organic audience who acts: their activity is Pareto but capped at ``HUMAN_MAX_ACTIONS_PER_DAY``).
 
 Fraud (labelled with kind, class = variant, role, group, start/end): ``purchased_engagement`` and
 ``purchased_followers`` from real bot-market offers (lot, start delay, speed; ``burst`` or ``drip`` over a
@@ -55,6 +56,11 @@ POSTS_PER_DAY = (0.4, 1.5)
 LIKE_DELAY_MEDIAN_S, LIKE_DELAY_SIGMA, LIKE_DELAY_MAX_S = 7_200.0, 1.2, 72 * 3_600.0
 FOLLOW_PER_DAY, UNFOLLOW_PER_DAY = 0.002, 0.0012
 ACTIVITY_PARETO = 1.2
+#: Most likes and comments a person gives in a day: Instagram blocks accounts at a few hundred actions a day,
+#: so the Pareto tail of human activity is cut there (beyond it the "person" would be a bot).
+HUMAN_MAX_ACTIONS_PER_DAY = 400.0
+#: People of the organic audience sleep from midnight to this local hour.
+WAKE_HOUR = 7.0
 SCENARIOS = ("organic", "pods", "bots", "purchased_engagement", "purchased_followers", "mixed")
 COMMENT_WORDS = ("love", "this", "so", "good", "amazing", "wow", "beautiful", "need", "want", "great", "shot",
                  "where", "is", "that", "omg", "yes", "perfect", "vibes", "look", "cute", "nice", "hair", "dress",
@@ -107,10 +113,14 @@ class _Sim:
         self.world = World(real_sources=sources.real)
         self.n_users = max(2_000, n_creators * 60)
         act = self.rng.pareto(ACTIVITY_PARETO, self.n_users) + 1.0
-        self.user_p = act / act.sum()
         self.user_tz = self.rng.uniform(-8, 9, self.n_users)
         self.seq = 0
         self.creators = [self._creator(f"c{i:05d}") for i in range(n_creators)]
+        # organic likes and comments a day, all users together; no user may take more than a person can give
+        per_day = sum(self.expected_likes(c) * c.posts_per_day * (1 + c.comment_share) for c in self.creators)
+        for _ in range(3):  # capping raises everyone else's share a little: settle it
+            act = np.minimum(act, HUMAN_MAX_ACTIONS_PER_DAY / per_day * act.sum())
+        self.user_p = act / act.sum()
 
     # --- helpers --------------------------------------------------------------------------------
     def _id(self, prefix: str) -> str:
@@ -128,6 +138,13 @@ class _Sim:
         self.world.labels.append({"account_id": account, "kind": kind, "class": cls, "role": role,
                                   "group": group, "start_ts": None if start is None else round(float(start), 3),
                                   "end_ts": None if end is None else round(float(end), 3), **(extra or {})})
+
+    def awake(self, users: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """People sleep: an action that would fall between 00:00 and 07:00 in the person's time zone happens
+        after they wake up (07:00 plus up to an hour) instead."""
+        hour = (ts / 3_600 + self.user_tz[users]) % 24
+        asleep = hour < WAKE_HOUR
+        return np.where(asleep, ts + (WAKE_HOUR - hour) * 3_600 + self.rng.uniform(0, 3_600, ts.shape[0]), ts)
 
     def users(self, n: int) -> np.ndarray:
         return self.rng.choice(self.n_users, size=n, p=self.user_p)
@@ -169,18 +186,21 @@ class _Sim:
             self.engage(c, pid, t, n_likes, c.comment_share)
         for kind, rate in (("follow", FOLLOW_PER_DAY), ("unfollow", UNFOLLOW_PER_DAY)):
             n = self.rng.poisson(c.followers * rate * self.days)
-            for u, t in zip(self.users(n), self.rng.uniform(START_TS, self.end, n), strict=True):
+            us = self.users(n)
+            for u, t in zip(us, self.awake(us, self.rng.uniform(START_TS, self.end, n)), strict=True):
                 self.ev(kind, t, f"u{u}", c.account_id)
 
     def engage(self, c: Creator, pid: str, t: float, n_likes: int, comment_share: float,
                delay_median: float = LIKE_DELAY_MEDIAN_S) -> None:
         delays = np.minimum(self.rng.lognormal(math.log(delay_median), LIKE_DELAY_SIGMA, n_likes), LIKE_DELAY_MAX_S)
-        for u, d in zip(self.users(n_likes), delays, strict=True):
-            self.ev("like", t + d, f"u{u}", c.account_id, pid)
+        us = self.users(n_likes)
+        for u, ts in zip(us, self.awake(us, t + delays), strict=True):
+            self.ev("like", ts, f"u{u}", c.account_id, pid)
         n_com = self.rng.binomial(n_likes, comment_share)
         delays = np.minimum(self.rng.lognormal(math.log(delay_median), LIKE_DELAY_SIGMA, n_com), LIKE_DELAY_MAX_S)
-        for u, d in zip(self.users(n_com), delays, strict=True):
-            self.ev("comment", t + d, f"u{u}", c.account_id, pid, self.comment_text())
+        us = self.users(n_com)
+        for u, ts in zip(us, self.awake(us, t + delays), strict=True):
+            self.ev("comment", ts, f"u{u}", c.account_id, pid, self.comment_text())
 
     # --- purchases (real bot-market offers) -----------------------------------------------------
     def offer(self, action: str) -> Offer:
@@ -235,8 +255,9 @@ class _Sim:
         elif cls == "featured":
             start = START_TS + self.rng.uniform(0.4, 0.8) * self.days * 86_400
             n = int(c.followers * self.rng.uniform(0.05, 0.2))
-            for u, d in zip(self.users(n), self.rng.exponential(3 * 3_600, n), strict=True):
-                self.ev("follow", start + d, f"u{u}", c.account_id)
+            us = self.users(n)
+            for u, ts in zip(us, self.awake(us, start + self.rng.exponential(3 * 3_600, n)), strict=True):
+                self.ev("follow", ts, f"u{u}", c.account_id)
         self.label(c.account_id, "organic", cls, "creator", None, start, None)
 
     def heavy_humans(self, n: int, cls: str) -> None:
@@ -389,6 +410,9 @@ def simulate(scenario: str, seed: int, scale: float = 1.0, days: float = 5.0, so
     if scenario in ("bots", "mixed"):
         for i in range(max(6, n // 30)):
             sim.bot("naive" if i % 2 == 0 else "sophisticated")
+    labelled = {lb["account_id"] for lb in sim.world.labels}
+    for u in sorted({e["actor_id"] for e in sim.world.events if e["actor_id"][0] == "u"} - labelled):
+        sim.label(u, "organic", "liker", "actor")  # the organic audience: people who like, comment and follow
     sim.world.events = sim.world.sorted_events()
     return sim.world
 

@@ -20,6 +20,7 @@ import orjson
 from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
+from schemas.actions import encode_actions
 from services import metrics
 from services.settings import Settings
 from services.topics import checkpoint_topic
@@ -66,7 +67,8 @@ class WorkerRuntime:
         self.pods = PodStage(settings, self.proc.params.pods, raw_topic(settings.topic("pods")), self.alerts_topic)
         self.pods_task: asyncio.Future[None] | None = None
         self.last_offset: dict[tuple[str, int], int] = {}
-        self.source_topics = {settings.topic("events"), settings.topic("profiles")}
+        self.source_topics = {settings.topic("events"), settings.topic("profiles"), settings.topic("actions")}
+        self.actions_topic = raw_topic(settings.topic("actions"))
         # a batch's outputs and the checkpoint covering it must not interleave (see checkpoint)
         self._lock = asyncio.Lock()
 
@@ -133,6 +135,10 @@ class WorkerRuntime:
         for key, value in encode_pairs(out.pod_pairs):
             self.pod_edges_topic.send_soon(key=key, value=value, partition=0)
         metrics.POD_PAIRS.inc(len(out.pod_pairs))
+        # each actor's actions to the partition of the actor (explicit: the same murmur2 Kafka would use)
+        for p, batches in out.actions.items():
+            for batch in batches:
+                self.actions_topic.send_soon(key=None, value=encode_actions(batch), partition=p)
         for d in out.dead:
             key = f"{d.source_topic}/{d.source_partition}/{d.source_offset}".encode()
             self.dlq_topic.send_soon(key=key, value=d.model_dump_json().encode(), partition=0)
@@ -215,7 +221,7 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerRuntime]:
         conf.update(tansu.faust_overrides(settings.session_timeout_s))
     app = faust.App(settings.app_id, **conf)
     runtime = WorkerRuntime(app, settings)
-    source = app.topic(settings.topic("events"), settings.topic("profiles"),
+    source = app.topic(settings.topic("events"), settings.topic("profiles"), settings.topic("actions"),
                        key_serializer="raw", value_serializer="raw")
     max_batch = settings.batch_max_messages
 

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from detectors.bots import partitions_of
 from detectors.core import CoreParams, PartitionCore
 from detectors.engagement import RateParams
 from detectors.pods import PodParams
+from schemas.actions import ActionBatch, decode_actions
 from schemas.codec import DecodeError, decode_events, decode_profiles
 from schemas.wire import (
     EVENT_KINDS,
@@ -45,6 +47,7 @@ class Outputs:
     alerts: dict[int, list[Alert]] = field(default_factory=dict)  # by partition
     dead: list[DeadLetter] = field(default_factory=list)
     pod_pairs: list[PairSummary] = field(default_factory=list)  # for the pod-edges topic
+    actions: dict[int, list[ActionBatch]] = field(default_factory=dict)  # for the actions topic, by partition
     n_events: int = 0  # valid events and profile snapshots in the batch
 
 
@@ -77,6 +80,7 @@ class BatchProcessor:
         self.params = core_params(settings)
         self.events_topic = settings.topic("events")
         self.profiles_topic = settings.topic("profiles")
+        self.actions_topic = settings.topic("actions")
         self.cores: dict[int, PartitionCore] = {}
 
     def install(self, partition: int, blobs: dict[str, bytes]) -> PartitionCore:
@@ -96,7 +100,16 @@ class BatchProcessor:
         max_ts = time.time() + self.settings.max_future_skew_s
         ev: dict[int, tuple[list[EngagementEvent], list[int], list[int]]] = defaultdict(lambda: ([], [], []))
         pr: dict[int, tuple[list[ProfileSnapshot], list[int]]] = defaultdict(lambda: ([], []))
+        ac: dict[int, list[tuple[ActionBatch, int]]] = defaultdict(list)
         for m in msgs:
+            if m.topic == self.actions_topic:
+                try:
+                    ac[m.partition].append((decode_actions(m.value), m.offset))
+                except ValueError as exc:  # internal topic: only a foreign writer can put this here
+                    err = DecodeError("not_actions", str(exc), None, m.value or b"")
+                    out.dead.append(dead_letter(err, m, self.settings.dlq_max_original_bytes))
+                    metrics.DLQ_MESSAGES.labels(err.reason).inc()
+                continue
             if m.topic == self.profiles_topic:
                 res_p = decode_profiles(m.value, limit)
                 items_p, offs_p = pr[m.partition]
@@ -116,14 +129,21 @@ class BatchProcessor:
                 out.dead.append(dead_letter(err, m, self.settings.dlq_max_original_bytes))
                 metrics.DLQ_MESSAGES.labels(err.reason).inc()
         now = time.time()
-        for p in sorted(set(ev) | set(pr)):
+        for p in sorted(set(ev) | set(pr) | set(ac)):
             core = self.cores[p]
-            touched = [core.step_profiles(*pr[p])] if p in pr else []
+            touched = []
+            if p in pr:
+                touched.append(core.step_profiles(*pr[p]))
+                self._raised(core, p, out)
             if p in ev:
                 items, offs, subs = ev[p]
                 res = core.step_events(items, offs, subs)
                 touched.append(res.touched)
                 out.pod_pairs.extend(res.pod_pairs)
+                if len(res.actions):
+                    dest = partitions_of(res.actions.actors, self.settings.partitions)
+                    for q in np.unique(dest).tolist():
+                        out.actions.setdefault(q, []).append(res.actions.take(np.flatnonzero(dest == q)))
                 if res.duplicates:
                     metrics.DUPLICATES.inc(res.duplicates)
                 for kname, n in zip(EVENT_KINDS, res.kind_counts, strict=True):
@@ -133,12 +153,22 @@ class BatchProcessor:
                 for a, kind in res.new_flags:
                     out.alerts.setdefault(p, []).extend(self._alert(core, a, kind))
                     metrics.FLAGS_RAISED.labels(kind).inc()
+            for batch, offset in ac.get(p, []):
+                touched.append(core.step_actions(batch, np.full(len(batch), offset, dtype=np.int64),
+                                                 np.arange(len(batch))))
+                self._raised(core, p, out)
             if p in pr:
                 metrics.PROFILES_CONSUMED.inc(len(pr[p][0]))
             accounts = np.unique(np.concatenate(touched)) if touched else np.zeros(0, dtype=np.int64)
             out.scores[p] = core.scores(accounts)
             metrics.ACCOUNTS_TRACKED.labels(str(p)).set(len(core.table))
         return out
+
+    def _raised(self, core: PartitionCore, p: int, out: Outputs) -> None:
+        """Alerts for flags the core raised outside the events step (profiles, actions)."""
+        for a, kind in core.raised:
+            out.alerts.setdefault(p, []).extend(self._alert(core, a, kind))
+            metrics.FLAGS_RAISED.labels(kind).inc()
 
     @staticmethod
     def _alert(core: PartitionCore, a: int, kind: str) -> list[Alert]:

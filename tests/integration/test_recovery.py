@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from detectors.pods import PodGraph, with_pods
+from schemas.actions import encode_actions
 from services.worker.processor import BatchProcessor, InMessage
 from tests.integration.stack import Stack
 from tests.integration.world import profiles, world
@@ -54,6 +55,11 @@ def uninterrupted(stack: Stack) -> tuple[dict[str, dict[str, Any]], set[str], di
         proc.install(p, {})
     out = proc.process(sorted(msgs, key=lambda m: (m.partition, m.topic, m.offset)))
     assert not out.dead
+    # the actions the pass forwards to the actors' partitions, as the actions topic would bring them back
+    actions = [InMessage(stack.settings.topic("actions"), p, i, encode_actions(b))
+               for p, batches in sorted(out.actions.items()) for i, b in enumerate(batches)]
+    back = proc.process(actions)
+    assert not back.dead
     graph = PodGraph(proc.params.pods)
     graph.apply(out.pod_pairs)
     graph.refresh()
@@ -62,7 +68,7 @@ def uninterrupted(stack: Stack) -> tuple[dict[str, dict[str, Any]], set[str], di
     for core in proc.cores.values():
         for rec in core.scores(core.all_accounts()):
             scores[rec.account_id] = with_pods(rec, pods).model_dump(mode="json")
-    alerts = {a.alert_id for lst in out.alerts.values() for a in lst}
+    alerts = {a.alert_id for o in (out, back) for lst in o.alerts.values() for a in lst}
     return scores, alerts, {p.pod_id: p.model_dump(mode="json") for p in pods}
 
 

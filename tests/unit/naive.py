@@ -393,3 +393,289 @@ def find_groups(adj: Sequence[set[int]], recip: set[tuple[int, int]], share: flo
                 if len(g) >= min_size:
                     out.append(sorted(g))
     return out
+
+
+# --- bots: the Kafka partitioner ---------------------------------------------------------------
+
+
+def _i32(x: int) -> int:
+    """A Java ``int``: the low 32 bits of ``x`` as a two's complement value."""
+    x &= 0xFFFFFFFF
+    return x - (1 << 32) if x & 0x80000000 else x
+
+
+def murmur2_java(data: bytes) -> int:
+    """``org.apache.kafka.common.utils.Utils.murmur2``, statement by statement, in Java ``int`` arithmetic
+    (every result wrapped to 32 signed bits, ``>>>`` an unsigned shift, the ``switch`` falling through)."""
+    length = len(data)
+    seed = _i32(0x9747B28C)
+    m = 0x5BD1E995
+    r = 24
+    h = _i32(seed ^ length)
+    length4 = length // 4
+    for i in range(length4):
+        i4 = i * 4
+        k = _i32((data[i4 + 0] & 0xFF) + ((data[i4 + 1] & 0xFF) << 8) + ((data[i4 + 2] & 0xFF) << 16)
+                 + ((data[i4 + 3] & 0xFF) << 24))
+        k = _i32(k * m)
+        k = _i32(k ^ ((k & 0xFFFFFFFF) >> r))
+        k = _i32(k * m)
+        h = _i32(h * m)
+        h = _i32(h ^ k)
+    rest = length % 4
+    if rest == 3:
+        h = _i32(h ^ ((data[(length & ~3) + 2] & 0xFF) << 16))
+    if rest >= 2:
+        h = _i32(h ^ ((data[(length & ~3) + 1] & 0xFF) << 8))
+    if rest >= 1:
+        h = _i32(h ^ (data[length & ~3] & 0xFF))
+        h = _i32(h * m)
+    h = _i32(h ^ ((h & 0xFFFFFFFF) >> 13))
+    h = _i32(h * m)
+    h = _i32(h ^ ((h & 0xFFFFFFFF) >> 15))
+    return h
+
+
+def kafka_partition(key: bytes, n_partitions: int) -> int:
+    """The default partitioner for a keyed record: ``Utils.toPositive(murmur2(key)) % numPartitions``."""
+    return (murmur2_java(key) & 0x7FFFFFFF) % n_partitions
+
+
+# --- bots: comment fingerprints ----------------------------------------------------------------
+
+TEXT_EMOJI_ONLY, TEXT_GENERIC = 1, 2
+
+
+def _ascii_alnum(b: int) -> bool:
+    return ord("0") <= b <= ord("9") or ord("A") <= b <= ord("Z") or ord("a") <= b <= ord("z")
+
+
+def text_tokens(text: str) -> list[str]:
+    """Maximal runs of ASCII letters and digits in the UTF-8 bytes of ``text``, lower-cased."""
+    out: list[str] = []
+    cur: list[str] = []
+    for b in text.encode("utf-8"):
+        if _ascii_alnum(b):
+            cur.append(chr(b).lower())
+        elif cur:
+            out.append("".join(cur))
+            cur = []
+    if cur:
+        out.append("".join(cur))
+    return out
+
+
+def simhash64(tokens: Sequence[str]) -> int:
+    """Bit b is set iff more of the tokens' FNV-1a-64 hashes have bit b set than not (a tie gives 0)."""
+    hashes = [fnv1a_64(t) for t in tokens]
+    out = 0
+    for b in range(64):
+        ones = sum((h >> b) & 1 for h in hashes)
+        if ones > len(hashes) - ones:
+            out |= 1 << b
+    return out
+
+
+def text_fingerprint(text: str, generic: set[str], generic_prefix: set[str]) -> tuple[int, int]:
+    """(SimHash, flags) of a comment.
+
+    No ASCII letter or digit: the FNV-1a of its bytes, flagged emoji-only and generic unless it is empty.
+    Otherwise the SimHash of its tokens; generic when the tokens joined by one space are a generic phrase, or
+    when there are more than two tokens and the first two joined are a generic prefix.
+    """
+    toks = text_tokens(text)
+    if not toks:
+        return fnv1a_64(text), (TEXT_EMOJI_ONLY | TEXT_GENERIC) if text else 0
+    flags = 0
+    if " ".join(toks) in generic or (len(toks) > 2 and " ".join(toks[:2]) in generic_prefix):
+        flags |= TEXT_GENERIC
+    return simhash64(toks), flags
+
+
+# --- bots: per-actor behaviour -----------------------------------------------------------------
+
+#: Evidence bits, in the order the rules are tried (and their strengths multiplied).
+B_REGULAR, B_EVEN, B_SLEEPLESS, B_TEMPLATED, B_FAST, B_VOLUME, B_PROFILE = (1 << i for i in range(7))
+RECENT_COMMENTS = 4
+
+
+@dataclass
+class BotParams:
+    session_s: float = 1_800.0
+    fast_s: float = 1.0
+    threshold: float = 0.75
+
+
+@dataclass
+class Action:
+    actor: int
+    ts: float
+    kind: int
+    target_h: int
+    sim: int = 0
+    tflags: int = 0
+    apply: bool = True
+
+
+@dataclass
+class BotActor:
+    first_ts: float = math.inf
+    last_ts: float = -math.inf  # latest action time seen in arrival order (-inf before the first)
+    gap_mean: float = 0.0
+    gap_m2: float = 0.0
+    lgap_mean: float = 0.0  # Welford over log1p(gap) of the same in-session gaps
+    lgap_m2: float = 0.0
+    profile_fake: float = math.nan
+    score: float = 0.0
+    flag_first: float = math.nan
+    flag_last: float = math.nan
+    n_act: int = 0
+    n_like: int = 0
+    n_comment: int = 0
+    n_follow: int = 0
+    n_gaps: int = 0
+    n_fast: int = 0
+    hours: set[int] = field(default_factory=set)
+    n_days: int = 0
+    last_day: int = -1
+    n_generic: int = 0
+    n_repeat: int = 0
+    recent: list[int] = field(default_factory=lambda: [0] * RECENT_COMMENTS)  # ring of SimHashes, 0 = empty
+    recent_ptr: int = 0
+    targets: set[int] = field(default_factory=set)  # target hash mod 63
+    n_ooo: int = 0
+    evidence: int = 0
+    flagged: bool = False
+
+
+def bot_evidence(a: BotActor) -> tuple[int, float]:
+    """Rules that hold for the actor and ``1 - prod(1 - strength)`` over them.
+
+    regular pace (0.9): >= 30 in-session gaps, coefficient of variation (population sd / mean, 0 if mean is 0)
+    < 0.35; else even pace (0.4): >= 100 gaps whose log1p has a population sd < 0.75 (both need >= 2 gaps).
+    No sleep (0.7): >= 22 distinct UTC hours, >= 2 days, >= 100 actions. Templated (0.7): >= 5 comments and
+    max(generic, repeats) >= 60% of them. Fast (0.8): >= 10 gaps below ``fast_s``, and at least 5% of the
+    actions. Volume (0.6): >= 800 actions and >= 800 a day over max(1, span in days). Fake profile (0.6 p): a
+    profile score p >= 0.5.
+    """
+    bits = 0
+    keep = 1.0
+    if a.n_gaps >= 2:
+        cv = math.sqrt(a.gap_m2 / a.n_gaps) / a.gap_mean if a.gap_mean > 0 else 0.0
+        if a.n_gaps >= 30 and cv < 0.35:
+            bits |= B_REGULAR
+            keep *= 1.0 - 0.9
+        elif a.n_gaps >= 100 and math.sqrt(a.lgap_m2 / a.n_gaps) < 0.75:
+            bits |= B_EVEN
+            keep *= 1.0 - 0.4
+    if len(a.hours) >= 22 and a.n_days >= 2 and a.n_act >= 100:
+        bits |= B_SLEEPLESS
+        keep *= 1.0 - 0.7
+    if a.n_comment >= 5 and max(a.n_generic, a.n_repeat) >= 0.6 * a.n_comment:
+        bits |= B_TEMPLATED
+        keep *= 1.0 - 0.7
+    if a.n_fast >= 10 and a.n_fast >= 0.05 * a.n_act:
+        bits |= B_FAST
+        keep *= 1.0 - 0.8
+    span_days = max(1.0, (a.last_ts - a.first_ts) / 86_400.0)
+    if a.n_act >= 800 and a.n_act / span_days >= 800.0:
+        bits |= B_VOLUME
+        keep *= 1.0 - 0.6
+    if not math.isnan(a.profile_fake) and a.profile_fake >= 0.5:
+        bits |= B_PROFILE
+        keep *= 1.0 - 0.6 * a.profile_fake
+    return bits, 1.0 - keep
+
+
+def _rescore(a: BotActor) -> None:
+    a.evidence, a.score = bot_evidence(a)
+
+
+def bot_update(actions: Iterable[Action], actors: dict[int, BotActor], p: BotParams) -> dict[int, int]:
+    """Apply the actions (those with ``apply``) in order; returns {actor: index of the action that first
+    raised its flag}.
+
+    Per action: counts by kind (0 like, 1 comment, 2 follow, 3 unfollow), the target bit, the first time. An
+    action at or after the actor's latest time gives the gap to it (none for the first action): a gap below
+    ``fast_s`` is fast, a gap up to ``session_s`` joins the in-session Welford mean / M2 (of the gap and of
+    its log1p); an earlier action
+    gives no gap and counts as out of order. Its UTC hour joins the hour set; a UTC day other than the previous
+    action's (in arrival order) counts one more day. A comment counts as generic by its text flags and as a
+    repeat when its SimHash is within 3 bits of a non-empty one of the actor's last four, then enters that ring.
+    Then the actor is re-scored; at ``threshold`` the flag rises (once, first time) and its last time moves
+    to the action's time.
+    """
+    raised: dict[int, int] = {}
+    for i, e in enumerate(actions):
+        if not e.apply:
+            continue
+        a = actors.setdefault(e.actor, BotActor())
+        a.n_act += 1
+        if e.kind == LIKE:
+            a.n_like += 1
+        elif e.kind == COMMENT:
+            a.n_comment += 1
+            if e.tflags & TEXT_GENERIC:
+                a.n_generic += 1
+            if any(r != 0 and bin(r ^ e.sim).count("1") <= 3 for r in a.recent):
+                a.n_repeat += 1
+            a.recent[a.recent_ptr] = e.sim
+            a.recent_ptr = (a.recent_ptr + 1) % RECENT_COMMENTS
+        elif e.kind == FOLLOW:
+            a.n_follow += 1
+        a.targets.add(e.target_h % 63)
+        a.first_ts = min(a.first_ts, e.ts)
+        if e.ts >= a.last_ts:
+            if a.last_ts > -math.inf:
+                g = e.ts - a.last_ts
+                if g < p.fast_s:
+                    a.n_fast += 1
+                if g <= p.session_s:
+                    a.n_gaps += 1
+                    d = g - a.gap_mean
+                    a.gap_mean += d / a.n_gaps
+                    a.gap_m2 += d * (g - a.gap_mean)
+                    lg = math.log1p(g)
+                    d = lg - a.lgap_mean
+                    a.lgap_mean += d / a.n_gaps
+                    a.lgap_m2 += d * (lg - a.lgap_mean)
+            a.last_ts = e.ts
+        else:
+            a.n_ooo += 1
+        a.hours.add(int(e.ts // 3600.0) % 24)
+        day = int(e.ts // 86_400.0)
+        if day != a.last_day:
+            a.n_days += 1
+            a.last_day = day
+        _rescore(a)
+        if a.score >= p.threshold:
+            if not a.flagged:
+                a.flagged = True
+                a.flag_first = e.ts
+                raised[e.actor] = i
+            a.flag_last = e.ts
+    return raised
+
+
+@dataclass
+class ProfileScore:
+    account: int
+    fake: float
+    ts: float
+
+
+def bot_profile_update(profiles: Iterable[ProfileScore], actors: dict[int, BotActor], threshold: float
+                       ) -> dict[int, int]:
+    """Each snapshot's fake score replaces the last one (arrival order) and re-scores the actor. A flag first
+    raised here starts (and ends) at the snapshot time, or at the actor's latest action if that is later."""
+    raised: dict[int, int] = {}
+    for i, pr in enumerate(profiles):
+        a = actors.setdefault(pr.account, BotActor())
+        a.profile_fake = pr.fake
+        _rescore(a)
+        if a.score >= threshold and not a.flagged:
+            a.flagged = True
+            a.flag_first = max(pr.ts, a.last_ts)
+            a.flag_last = a.flag_first
+            raised[pr.account] = i
+    return raised

@@ -305,7 +305,7 @@ def test_restore_of_empty_dict_is_an_empty_core() -> None:
     core = PartitionCore.restore(3, {}, SMALL)
     assert core.partition == 3
     assert len(core.table) == 0 and list(core.all_accounts()) == []
-    assert core.processed.tolist() == [-1, -1]
+    assert core.processed.tolist() == [-1, -1, -1]
     assert core.dedup.state.tolist() == [0, 0]
     assert core.checkpoint() == []
     msgs = make_stream(1)

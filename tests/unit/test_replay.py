@@ -49,7 +49,9 @@ def test_batch_size_does_not_change_a_byte(tmp_path: Path) -> None:
     assert [v["account_id"] for v in verdicts] == sorted(v["account_id"] for v in verdicts)
     flagged = {v["account_id"]: v["flags"] for v in verdicts if v["flags"]}
     pod = {f"pod_member_{k}" for k in range(5)}
-    assert set(flagged) == {"creator_buys_likes", "creator_buys_followers"} | pod
+    assert set(flagged) == {"creator_buys_likes", "creator_buys_followers", "bot_liker"} | pod
+    (bot,) = flagged["bot_liker"]
+    assert bot["kind"] == "bot" and "every 60 s" in bot["reasons"][0]
     assert all([f["kind"] for f in flagged[m]] == ["pod"] for m in pod)
     (found,) = [orjson.loads(line) for line in (tmp_path / "a/pods.jsonl").read_bytes().splitlines()]
     assert set(found["members"]) == pod and found["reciprocal_pairs"] == 10

@@ -1,0 +1,95 @@
+"""The ``actions`` topic: likes, comments, follows and unfollows repartitioned by actor (internal, binary).
+
+Events arrive partitioned by the creator they target; an actor's behaviour (its pace, its hours, its comments)
+is spread over every partition. Each worker forwards the actions of its batch, in compact columns, to the
+partition of each actor (Kafka's default partitioner on the actor id, the partition of its profile snapshots),
+where the bot detector sees the actor's whole stream. One message holds the actions of one batch for one
+partition, as an ``.npz`` archive of the arrays of :class:`ActionBatch` (``format`` 1). Comment texts travel as
+their fingerprints only (:func:`detectors.kernels.bots.text_fingerprints`).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+FORMAT = 1
+_ARRAYS = ("ts", "kind", "target_h", "sim", "tflags", "event_h")
+
+
+@dataclass(frozen=True, slots=True)
+class ActionBatch:
+    actors: list[str]
+    ts: np.ndarray  # float64 event time
+    kind: np.ndarray  # int8 (schemas.wire.EVENT_KINDS order)
+    target_h: np.ndarray  # uint64 FNV-1a of target_id
+    sim: np.ndarray  # uint64 SimHash of the comment text, 0 without text
+    tflags: np.ndarray  # uint8 text flags
+    event_h: np.ndarray  # uint64 FNV-1a of event_id (the actor side drops re-sent duplicates)
+
+    def __len__(self) -> int:
+        return len(self.actors)
+
+    def take(self, idx: np.ndarray) -> ActionBatch:
+        return ActionBatch([self.actors[i] for i in idx.tolist()], self.ts[idx], self.kind[idx], self.target_h[idx],
+                           self.sim[idx], self.tflags[idx], self.event_h[idx])
+
+    @staticmethod
+    def empty() -> ActionBatch:
+        return ActionBatch([], np.zeros(0), np.zeros(0, np.int8), np.zeros(0, np.uint64), np.zeros(0, np.uint64),
+                           np.zeros(0, np.uint8), np.zeros(0, np.uint64))
+
+
+_DTYPES = {"ts": np.float64, "kind": np.int8, "target_h": np.uint64, "sim": np.uint64, "tflags": np.uint8,
+           "event_h": np.uint64}
+
+
+def encode_actions(batch: ActionBatch) -> bytes:
+    encoded = [a.encode() for a in batch.actors]
+    ends = np.cumsum([len(b) for b in encoded], dtype=np.int64) if encoded else np.zeros(0, np.int64)
+    buf = io.BytesIO()
+    np.savez(buf, allow_pickle=False, format=np.asarray([FORMAT]), actor_buf=np.frombuffer(b"".join(encoded),
+             dtype=np.uint8), actor_ends=ends, **{k: getattr(batch, k) for k in _ARRAYS})
+    return buf.getvalue()
+
+
+def decode_actions(value: bytes | None) -> ActionBatch:
+    """Decode a message of the actions topic; ValueError (with what is wrong) for anything else."""
+    if not value:
+        raise ValueError("empty actions message")
+    try:
+        with np.load(io.BytesIO(value), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as exc:  # noqa: BLE001 - any unreadable archive is the same error to the caller
+        raise ValueError(f"not an actions archive: {exc}") from None
+    try:
+        return _from_arrays(arrays)
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - shapes or dtypes no writer of ours produces
+        raise ValueError(f"malformed actions arrays: {exc}") from None
+
+
+def _from_arrays(arrays: dict[str, np.ndarray]) -> ActionBatch:
+    if arrays.get("format", np.zeros(0)).tolist() != [FORMAT]:
+        raise ValueError("unknown actions format")
+    missing = [k for k in (*_ARRAYS, "actor_buf", "actor_ends") if k not in arrays]
+    if missing:
+        raise ValueError(f"actions message lacks {', '.join(missing)}")
+    if any(arrays[k].ndim != 1 for k in (*_ARRAYS, "actor_buf", "actor_ends")):
+        raise ValueError("actions arrays must be one-dimensional")
+    ends = arrays["actor_ends"].astype(np.int64)
+    n = ends.shape[0]
+    if any(arrays[k].shape != (n,) for k in _ARRAYS):
+        raise ValueError("actions arrays disagree in length")
+    bounds = np.concatenate([[0], ends])
+    if np.any(np.diff(bounds) < 0) or bounds[-1] != arrays["actor_buf"].shape[0]:
+        raise ValueError("actor id offsets out of order or past the end")
+    raw = arrays["actor_buf"].tobytes()
+    try:
+        actors = [raw[s:e].decode() for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
+    except UnicodeDecodeError:
+        raise ValueError("actor id is not UTF-8") from None
+    return ActionBatch(actors, *(arrays[k].astype(_DTYPES[k]) for k in _ARRAYS))
