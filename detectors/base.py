@@ -24,6 +24,7 @@ class EventColumns:
     target: np.ndarray  # int64 dense id of target_id
     offset: np.ndarray  # int64
     keep: np.ndarray  # bool
+    actor_h: np.ndarray  # uint64 FNV-1a of actor_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class ProfileColumns:
     followers: np.ndarray  # int64
     offset: np.ndarray  # int64
     fake: np.ndarray  # float64 P(fake) of the profile model (detectors.profiles)
+    following: np.ndarray  # int64
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ No single weak rule flags: a fake-looking profile alone (at most 0.6) or no slee
 real person with an odd profile or a long day is not called a bot; a bot that acts every minute is (0.9).
 Comment duplicates are judged per actor (its own recent comments); duplicates *across* accounts are not counted.
 
-Memory: 10 float64 + 20 int64 columns = 240 bytes per account.
+Memory: 11 float64 + 21 int64 columns = 256 bytes per account.
 """
 
 from __future__ import annotations
@@ -126,8 +126,9 @@ class BotDetector:
                             batch.apply, table.F[self.name], table.I[self.name], self._p, table.dirty, CHUNK_SHIFT)
 
     def update_profiles(self, batch: ProfileColumns, table: AccountTable) -> np.ndarray:
-        return k.profile_update(batch.account, batch.fake, batch.ts, table.F[self.name], table.I[self.name],  # type: ignore[no-any-return]
-                                self.params.threshold, table.dirty, CHUNK_SHIFT)
+        return k.profile_update(batch.account, batch.fake, batch.following.astype(np.float64), batch.ts,  # type: ignore[no-any-return]
+                                table.F[self.name], table.I[self.name], self.params.threshold, table.dirty,
+                                CHUNK_SHIFT)
 
     def score(self, table: AccountTable, a: int) -> float:
         return float(table.F[self.name][k.SCORE, a])

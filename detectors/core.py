@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from detectors.audience import AudienceDetector, QualityLookup, category_codes
 from detectors.base import ActionColumns, Detector, EventColumns, ProfileColumns
 from detectors.bots import BotDetector, BotParams, fingerprint_texts
 from detectors.engagement import EngagementRate, RateParams
 from detectors.ids import hash_ids
+from detectors.kernels import bots as kb
 from detectors.kernels.dedup import dedup_batch, rebuild_index
 from detectors.pods import PodEdges, PodParams
 from detectors.profiles import ProfileModel, columns_from_snapshots
@@ -92,14 +94,12 @@ class ActionBuffer:
     def __init__(self) -> None:
         self.actor = np.zeros(0, dtype=np.int64)
         self.rows = ActionBatch.empty()
-        self.changed = False
 
     def append(self, actor: np.ndarray, rows: ActionBatch) -> None:
         if len(rows):
             self.actor = np.concatenate([self.actor, actor])
             self.rows = ActionBatch(self.rows.actors + rows.actors,
                                     *(np.concatenate([getattr(self.rows, k), getattr(rows, k)]) for k in _COLS))
-            self.changed = True
 
     def pop_until(self, upto: float) -> tuple[np.ndarray, ActionBatch]:
         """The buffered actions timed at or before ``upto``, in (time, event id) order; they leave the buffer."""
@@ -110,21 +110,23 @@ class ActionBuffer:
         rest = np.setdiff1d(np.arange(len(self.rows)), due, assume_unique=True)
         out = self.actor[due], self.rows.take(due)
         self.actor, self.rows = self.actor[rest], self.rows.take(rest)
-        self.changed = True
         return out
 
-    def dump(self, watermark: float) -> bytes:
-        buf = io.BytesIO()
-        np.savez(buf, allow_pickle=False, actor=self.actor, watermark=np.asarray([watermark]),
-                 batch=np.frombuffer(encode_actions(self.rows), dtype=np.uint8))
-        self.changed = False
-        return buf.getvalue()
+    def chunk_extra(self, c: int, watermark: float) -> dict[str, np.ndarray]:
+        """The buffered actions of the accounts of chunk ``c``, as arrays for its checkpoint record."""
+        rows = np.flatnonzero((self.actor >> CHUNK_SHIFT) == c)
+        return {"abuf": np.frombuffer(encode_actions(self.rows.take(rows)), dtype=np.uint8),
+                "abuf_actor": self.actor[rows], "abuf_watermark": np.asarray([watermark])}
 
-    def load(self, blob: bytes) -> float:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-            self.actor = z["actor"].astype(np.int64)
-            self.rows = decode_actions(z["batch"].tobytes())
-            return float(z["watermark"][0])
+    def load_chunks(self, extras: Mapping[int, Mapping[str, np.ndarray]]) -> float:
+        """Rebuild the buffer from restored chunks; returns the newest watermark among them."""
+        watermark = -np.inf
+        for c in sorted(extras):
+            x = extras[c]
+            if "abuf" in x:
+                self.append(x["abuf_actor"].astype(np.int64), decode_actions(x["abuf"].tobytes()))
+                watermark = max(watermark, float(x["abuf_watermark"][0]))
+        return watermark
 
 
 _COLS = ("ts", "kind", "target_h", "sim", "tflags", "event_h")
@@ -161,7 +163,8 @@ class PartitionCore:
         self.params = params or CoreParams()
         self.rate = EngagementRate(self.params.rate)
         self.bots = BotDetector(self.params.bots)
-        self.detectors: tuple[Detector, ...] = (self.rate, self.bots)
+        self.audience = AudienceDetector()
+        self.detectors: tuple[Detector, ...] = (self.rate, self.bots, self.audience)
         self.table = AccountTable([d.spec for d in self.detectors])
         self.dedup = DedupFilter(self.params.dedup_capacity)
         self.action_dedup = DedupFilter(self.params.dedup_capacity)
@@ -175,6 +178,12 @@ class PartitionCore:
         self.applied = np.full(N_TOPICS, -1, dtype=np.int64)
         #: flags first raised by the last step_profiles / step_actions call, as (dense id, kind)
         self.raised: list[tuple[int, str]] = []
+        #: audience categories of other partitions' accounts (the worker's actor-quality feed); None: this
+        #: core's own accounts are the whole world (offline replay)
+        self.quality: QualityLookup | None = None
+        #: accounts whose audience category changed in the last step: (account_id, hash, category code)
+        self.category_changes: list[tuple[str, int, int]] = []
+        self._hashes = np.zeros(0, dtype=np.uint64)
 
     # --- the batch step ------------------------------------------------------------------------
     def step_events(self, events: Sequence[EngagementEvent], offsets: Sequence[int] | np.ndarray,
@@ -191,9 +200,11 @@ class PartitionCore:
         ts = np.fromiter((e.ts for e in events), dtype=np.float64, count=n)
         target = self.table.intern([e.target_id for e in events])
         hashes = hash_ids([e.event_id for e in events])
+        actors = [e.actor_id for e in events]
+        actor_h = hash_ids(actors)
         pos = (off << POS_SHIFT) | sub
         keep = self.dedup.keep(hashes, pos)
-        cols = EventColumns(kind=kind, ts=ts, target=target, offset=off, keep=keep)
+        cols = EventColumns(kind=kind, ts=ts, target=target, offset=off, keep=keep, actor_h=actor_h)
         applied = keep & (off > self.table.chunk_off[TOPIC_EVENTS][target >> CHUNK_SHIFT])
         new_flags: list[tuple[int, str]] = []
         for det in self.detectors:
@@ -203,7 +214,6 @@ class PartitionCore:
                     if mask[a] & (1 << bit):
                         new_flags.append((int(a), fk))
         # pairs are idempotent by source position, so replays need no chunk-offset test here
-        actors = [e.actor_id for e in events]
         targets = [e.target_id for e in events]
         pod_pairs = self.pod_edges.update(kind, ts, actors, targets, [e.post_id for e in events], pos, keep)
         actions = self._actions(events, kind, ts, actors, targets, hashes, keep)
@@ -267,7 +277,9 @@ class PartitionCore:
                              apply=np.ones(len(rows), dtype=np.bool_))
         mask = self.bots.update_actions(cols, self.table)
         self.raised += [(int(a), "bot") for a in np.flatnonzero(mask)]
-        return np.unique(actor)
+        touched = np.unique(actor)
+        self._categorize(touched)
+        return touched
 
     def step_profiles(self, profiles: Sequence[ProfileSnapshot], offsets: Sequence[int] | np.ndarray
                       ) -> np.ndarray:
@@ -280,14 +292,56 @@ class PartitionCore:
             ts=np.fromiter((p.ts for p in profiles), dtype=np.float64, count=n),
             account=self.table.intern([p.account_id for p in profiles]),
             followers=np.fromiter((p.followers for p in profiles), dtype=np.int64, count=n),
-            offset=off, fake=self.profile_model.score(columns_from_snapshots(profiles)))
+            offset=off, fake=self.profile_model.score(columns_from_snapshots(profiles)),
+            following=np.fromiter((p.following for p in profiles), dtype=np.int64, count=n))
         for det in self.detectors:
             mask = det.update_profiles(cols, self.table)
             if mask is not None:
                 self.raised += [(int(a), fk) for a in np.flatnonzero(mask) for fk in det.flag_kinds]
         self.applied[TOPIC_PROFILES] = max(int(self.applied[TOPIC_PROFILES]), int(off.max()))
         self.processed[TOPIC_PROFILES] = max(int(self.processed[TOPIC_PROFILES]), int(off.max()))
-        return np.unique(cols.account)
+        touched = np.unique(cols.account)
+        self._categorize(touched)
+        return touched
+
+    # --- audience categories -------------------------------------------------------------------
+    def categories_of(self, accounts: np.ndarray) -> np.ndarray:
+        """Audience category code of this partition's accounts (detectors.audience.CATEGORIES)."""
+        fb, ib = self.table.F[self.bots.name], self.table.I[self.bots.name]
+        followers = self.table.I[self.rate.name][self.rate.followers_col, accounts]
+        return category_codes(ib[kb.FLAGGED, accounts] != 0, fb[kb.PROFILE_FAKE, accounts],
+                              fb[kb.PROFILE_FOLLOWING, accounts], followers)
+
+    def _categorize(self, accounts: np.ndarray) -> None:
+        """Record category changes of ``accounts`` (for the actor-quality topic)."""
+        self.category_changes = []
+        if not len(accounts):
+            return
+        now = self.categories_of(accounts)
+        stored = self.table.I[self.bots.name][kb.CATEGORY]
+        changed = accounts[now != stored[accounts]]
+        if len(changed):
+            codes = now[now != stored[accounts]]
+            stored[changed] = codes
+            self.table.dirty[np.unique(changed >> CHUNK_SHIFT)] = True
+            ids = [self.table.ids[a] for a in changed.tolist()]
+            self.category_changes = [(i, int(h), int(c)) for i, h, c in zip(ids, hash_ids(ids).tolist(),
+                                                                              codes.tolist(), strict=True)]
+
+    def categories(self, hashes: np.ndarray) -> np.ndarray:
+        """:class:`detectors.audience.QualityLookup` over this core's own accounts."""
+        n = len(self.table)
+        if self._hashes.shape[0] < n:
+            self._hashes = np.concatenate([self._hashes, hash_ids(self.table.ids[self._hashes.shape[0] : n])])
+            self._order = np.argsort(self._hashes)
+        out = np.zeros(hashes.shape[0], dtype=np.int8)
+        if n == 0 or not len(hashes):
+            return out
+        sorted_h = self._hashes[self._order]
+        pos = np.minimum(np.searchsorted(sorted_h, hashes), n - 1)
+        hit = sorted_h[pos] == hashes
+        out[hit] = self.categories_of(self._order[pos[hit]])
+        return out
 
     # --- reading results -----------------------------------------------------------------------
     def score(self, a: int) -> ScoreRecord:
@@ -296,10 +350,12 @@ class PartitionCore:
         for det in self.detectors:
             counts.update(det.counts(self.table, a))
         last = self.rate.last_ts(self.table, a)
+        audience = self.audience.audience(self.table, a, self.quality or self)
         return ScoreRecord(
-            account_id=self.table.ids[a], authenticity=authenticity(flags), flags=flags, counts=counts,
-            followers=self.rate.followers(self.table, a), updated_at=last if np.isfinite(last) else 0.0,
-            partition=self.partition, offset=int(self.processed[TOPIC_EVENTS]))
+            account_id=self.table.ids[a], authenticity=authenticity(flags, audience.points if audience else 0),
+            flags=flags, counts=counts, followers=self.rate.followers(self.table, a),
+            updated_at=last if np.isfinite(last) else 0.0, partition=self.partition,
+            offset=int(self.processed[TOPIC_EVENTS]), audience=audience)
 
     def scores(self, accounts: Iterable[int]) -> list[ScoreRecord]:
         return [self.score(int(a)) for a in accounts]
@@ -317,12 +373,13 @@ class PartitionCore:
         # `applied`, not `processed`: after a restore from a checkpoint cut short, some chunks are ahead of
         # the others, and replay must not stamp the others with the newer offset (dump_chunk takes the max)
         covered = tuple(int(x) for x in self.applied)
-        out = [(f"acct:{c:08d}", self.table.dump_chunk(c, covered)) for c in self.table.dirty_chunks()]
+        # buffered actions go with their actor's chunk: a chunk and the actions it has taken but not applied
+        # are written (or lost) together
+        out = [(f"acct:{c:08d}", self.table.dump_chunk(c, covered, self.abuf.chunk_extra(c, self.awatermark)))
+               for c in self.table.dirty_chunks()]
         out += [(f"dedup:{s:06d}", self.dedup.dump_segment(s)) for s in self.dedup.dirty_segments()]
         out += [(f"adedup:{s:06d}", self.action_dedup.dump_segment(s)) for s in self.action_dedup.dirty_segments()]
         out += self.pod_edges.checkpoint()
-        if self.abuf.changed:
-            out.append(("abuf", self.abuf.dump(self.awatermark)))
         self.dedup.mark_saved()
         self.action_dedup.mark_saved()
         return out
@@ -331,12 +388,11 @@ class PartitionCore:
     def restore(cls, partition: int, blobs: Mapping[str, bytes], params: CoreParams | None = None
                 ) -> PartitionCore:
         core = cls(partition, params)
-        core.table.load_chunks(v for k, v in blobs.items() if k.startswith("acct:"))
+        extras = core.table.load_chunks(v for k, v in blobs.items() if k.startswith("acct:"))
+        core.awatermark = core.abuf.load_chunks(extras)
         core.dedup.load_segments(v for k, v in blobs.items() if k.startswith("dedup:"))
         core.action_dedup.load_segments(v for k, v in blobs.items() if k.startswith("adedup:"))
         core.pod_edges.restore(blobs)
-        if "abuf" in blobs:
-            core.awatermark = core.abuf.load(blobs["abuf"])
         if len(core.table):
             core.processed[:] = core.table.chunk_off[:, : core.table.n_chunks_used()].max(axis=1)
         return core

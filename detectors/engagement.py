@@ -87,6 +87,8 @@ class EngagementRate:
         return {"likes": int(i[k.N_LIKE]), "comments": int(i[k.N_COMMENT]), "follows": int(i[k.N_FOLLOW]),
                 "unfollows": int(i[k.N_UNFOLLOW]), "posts": int(i[k.N_POST]), "late_events": int(i[k.N_LATE])}
 
+    followers_col = k.FOLLOWERS
+
     def followers(self, table: AccountTable, account: int) -> int | None:
         f = int(table.I[self.name][k.FOLLOWERS, account])
         return None if f < 0 else f

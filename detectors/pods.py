@@ -121,7 +121,8 @@ def with_pods(rec: ScoreRecord, pods: Sequence[PodRecord]) -> ScoreRecord:
         flags.append(pod_flag(best, rec.account_id, mine))
     elif len(flags) == len(rec.flags):
         return rec
-    return rec.model_copy(update={"flags": flags, "authenticity": authenticity(flags)})
+    points = rec.audience.points if rec.audience is not None else 0
+    return rec.model_copy(update={"flags": flags, "authenticity": authenticity(flags, points)})
 
 
 def _ids_hash(ids: Sequence[str | None]) -> np.ndarray:

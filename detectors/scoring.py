@@ -1,7 +1,8 @@
 """The authenticity score (0-100) from flags, with documented weights.
 
-Every point lost is traceable: ``authenticity = 100 - sum(WEIGHTS[flag.kind] * flag.score)``, rounded
-and clipped to [0, 100]. The weights are provisional until the eval harness calibrates them.
+Every point lost is traceable: ``authenticity = 100 - sum(WEIGHTS[flag.kind] * flag.score) - audience points``
+(the points a creator's audience costs, each with its reason: :mod:`detectors.audience`), rounded and clipped
+to [0, 100]. The weights are provisional until the eval harness calibrates them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ WEIGHTS: dict[str, float] = {
 }
 
 
-def authenticity(flags: Sequence[FlagRecord]) -> int:
-    lost = sum(WEIGHTS[f.kind] * f.score for f in flags)
+def authenticity(flags: Sequence[FlagRecord], audience_points: int = 0) -> int:
+    """100 minus the flags' weighted scores and the points the audience costs (see detectors.audience)."""
+    lost = sum(WEIGHTS[f.kind] * f.score for f in flags) + audience_points
     return max(0, min(100, round(100.0 - lost)))

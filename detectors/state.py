@@ -106,7 +106,7 @@ class AccountTable:
     def dirty_chunks(self) -> list[int]:
         return [int(c) for c in np.flatnonzero(self.dirty[: self.n_chunks_used()])]
 
-    def dump_chunk(self, c: int, covered: tuple[int, ...]) -> bytes:
+    def dump_chunk(self, c: int, covered: tuple[int, ...], extra: dict[str, np.ndarray] | None = None) -> bytes:
         """Serialize chunk ``c`` as of source offsets ``covered`` (events, profiles, actions); clears its dirty bit.
 
         A chunk never moves backwards: after a restore, replay starts at or below every chunk's offset,
@@ -124,14 +124,17 @@ class AccountTable:
         for name in self.specs:
             arrays[f"F.{name}"] = self.F[name][:, lo:hi]
             arrays[f"I.{name}"] = self.I[name][:, lo:hi]
+        for key, value in (extra or {}).items():  # state of the chunk's accounts kept outside the blocks
+            arrays[f"X.{key}"] = value
         buf = io.BytesIO()
         np.savez_compressed(buf, allow_pickle=False, **arrays)
         self.chunk_off[:, c] = covered_c
         self.dirty[c] = False
         return buf.getvalue()
 
-    def load_chunks(self, blobs: Iterable[bytes]) -> None:
-        """Restore chunks written by :meth:`dump_chunk` (any order) into an empty table."""
+    def load_chunks(self, blobs: Iterable[bytes]) -> dict[int, dict[str, np.ndarray]]:
+        """Restore chunks written by :meth:`dump_chunk` (any order) into an empty table; returns each chunk's
+        ``extra`` arrays."""
         if self.ids:
             raise RuntimeError("load_chunks needs an empty table")
         loaded: dict[int, dict[str, np.ndarray]] = {}
@@ -160,3 +163,4 @@ class AccountTable:
             cov = data["covered"]  # checkpoints written before the actions topic cover two topics
             self.chunk_off[: cov.shape[0], c] = cov
         self.dirty[:] = False
+        return {c: {k[2:]: v for k, v in data.items() if k.startswith("X.")} for c, data in loaded.items()}

@@ -93,6 +93,39 @@ class FlagRecord(_Wire):
     evidence: dict[str, Any]
 
 
+AudienceCategory = Literal["real", "mass_follower", "influencer", "suspicious", "unknown"]
+
+
+class AudienceMix(_Wire):
+    """Shares of a sample of accounts by category (they sum to 1), and the sample size."""
+
+    sampled: int
+    real: float
+    mass_follower: float
+    influencer: float
+    suspicious: float
+    unknown: float
+
+
+class Audience(_Wire):
+    """Who engages with and follows a creator, from uniform samples of the distinct accounts seen in the stream.
+
+    ``suspicious`` accounts are flagged bots or have a fake-looking profile (probability >= 0.8);
+    ``mass_follower`` follows 1,500+ accounts; ``influencer`` has 5,000+ followers; ``real`` has a profile and
+    none of those marks; ``unknown`` has no profile seen. ``non_follower_engagers`` is the share of engagers not
+    among the followers seen in the stream (null when too few engagers can be checked). ``points`` is what the
+    audience costs the authenticity score, with the reasons behind it.
+    """
+
+    engagers: AudienceMix
+    followers: AudienceMix
+    suspicious_engagers: float | None = Field(description="share of engagers with a known category that are suspicious")
+    suspicious_followers: float | None = Field(description="same for followers")
+    non_follower_engagers: float | None
+    points: int = Field(ge=0, description="authenticity points lost to the audience")
+    reasons: list[str]
+
+
 class ScoreRecord(_Wire):
     """Current authenticity of one account, as published on the ``scores`` topic (key: account_id)."""
 
@@ -104,6 +137,16 @@ class ScoreRecord(_Wire):
     updated_at: float = Field(description="event time of the newest event reflected, epoch seconds")
     partition: int
     offset: int = Field(description="source offset of the newest event reflected")
+    audience: Audience | None = Field(default=None, description="a creator's audience quality (engaged or followed)")
+
+
+class ActorQuality(_Wire):
+    """Published on the ``actor-quality`` topic (key: account_id) when an account's audience category changes,
+    so that every partition can judge the audiences of its creators."""
+
+    account_id: str
+    account_hash: int = Field(description="FNV-1a 64 of account_id as a signed 64-bit integer")
+    category: AudienceCategory
 
 
 class Alert(_Wire):

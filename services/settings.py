@@ -116,7 +116,7 @@ class Settings(BaseSettings):
         return 6.0 if self.embedded else 30.0
 
     def topic(self, name: Literal["events", "profiles", "scores", "alerts", "dlq", "pod-edges", "pods",
-                                   "actions"]) -> str:
+                                   "actions", "actor-quality"]) -> str:
         return f"{self.topic_prefix}{name}"
 
     def kafka_client_kwargs(self) -> dict[str, object]:

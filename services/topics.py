@@ -27,6 +27,8 @@ def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
         settings.topic("dlq"): (1, {}),
         # actions repartitioned by actor (schemas.actions), co-partitioned with events and profiles
         settings.topic("actions"): (n, {}),
+        # audience category changes of each partition's accounts, read whole by every worker (keyed: compactable)
+        settings.topic("actor-quality"): (n, {} if settings.embedded else compact),
         # the pod graph spans partitions: pair summaries from every partition meet in one place (their volume
         # is a small fraction of the events': only pairs engaging early more than once); keyed, so compactable
         settings.topic("pod-edges"): (1, {} if settings.embedded else compact),

@@ -16,13 +16,14 @@ LIKE, COMMENT, FOLLOW, UNFOLLOW = 0, 1, 2, 3
 TEXT_EMOJI_ONLY, TEXT_GENERIC = 1, 2  # bits of a text's flags
 
 # float columns
-FIRST_TS, LAST_TS, GAP_MEAN, GAP_M2, PROFILE_FAKE, SCORE, FLAG_FIRST, FLAG_LAST, LGAP_MEAN, LGAP_M2 = range(10)
-N_F = 10
-F_DEFAULTS = np.array([np.inf, -np.inf, 0.0, 0.0, np.nan, 0.0, np.nan, np.nan, 0.0, 0.0])
+(FIRST_TS, LAST_TS, GAP_MEAN, GAP_M2, PROFILE_FAKE, SCORE, FLAG_FIRST, FLAG_LAST, LGAP_MEAN, LGAP_M2,
+ PROFILE_FOLLOWING) = range(11)
+N_F = 11
+F_DEFAULTS = np.array([np.inf, -np.inf, 0.0, 0.0, np.nan, 0.0, np.nan, np.nan, 0.0, 0.0, np.nan])
 # int columns
 (N_ACT, N_LIKE, N_COMMENT, N_FOLLOW, N_GAPS, N_FAST, HOUR_MASK, N_DAYS, LAST_DAY, N_GENERIC, N_REPEAT,
- RECENT0, RECENT1, RECENT2, RECENT3, RECENT_PTR, TARGET_BITS, N_OOO, EVIDENCE, FLAGGED) = range(20)
-N_I = 20
+ RECENT0, RECENT1, RECENT2, RECENT3, RECENT_PTR, TARGET_BITS, N_OOO, EVIDENCE, FLAGGED, CATEGORY) = range(21)
+N_I = 21
 N_RECENT = 4
 I_DEFAULTS = np.zeros(N_I, dtype=np.int64)
 I_DEFAULTS[LAST_DAY] = -1
@@ -279,14 +280,15 @@ def bot_update(actor: np.ndarray, ts: np.ndarray, kind: np.ndarray, target_h: np
 
 
 @njit(**NJIT_OPTIONS)
-def profile_update(account: np.ndarray, fake: np.ndarray, ts: np.ndarray, F: np.ndarray, I: np.ndarray,
-                   threshold: float, dirty: np.ndarray, chunk_shift: int) -> np.ndarray:
+def profile_update(account: np.ndarray, fake: np.ndarray, following: np.ndarray, ts: np.ndarray, F: np.ndarray,
+                   I: np.ndarray, threshold: float, dirty: np.ndarray, chunk_shift: int) -> np.ndarray:
     """Record the profile fake score of each snapshot (newest wins in arrival order) and re-score."""
     out = np.zeros(F.shape[1], dtype=np.uint8)
     for i in range(account.shape[0]):
         a = account[i]
         dirty[a >> chunk_shift] = True
         F[PROFILE_FAKE, a] = fake[i]
+        F[PROFILE_FOLLOWING, a] = following[i]
         bits, score = evidence(F, I, a)
         I[EVIDENCE, a] = bits
         F[SCORE, a] = score

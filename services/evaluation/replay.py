@@ -75,7 +75,10 @@ def verdict(rec: ScoreRecord) -> dict[str, Any]:
             merged[kind] = f
     flags = [{"kind": kind, "score": f.score, "first_ts": f.first_ts, "reasons": f.reasons,
               "evidence": {**f.evidence, "signal": f.kind}} for kind, f in sorted(merged.items())]
-    return {"account_id": rec.account_id, "authenticity": rec.authenticity, "flags": flags}
+    out: dict[str, Any] = {"account_id": rec.account_id, "authenticity": rec.authenticity, "flags": flags}
+    if rec.audience is not None:
+        out["audience"] = rec.audience.model_dump(mode="json")
+    return out
 
 
 def replay(events: Path, profiles: Path | None, out: Path, batch_size: int = 1000,

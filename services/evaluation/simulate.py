@@ -11,7 +11,8 @@ Organic parameters and their sources (every one a named constant below):
   over hours; posts at local daytime, creators spread over time zones;
 - likers: a shared population with Pareto(1.2) activity, so a few humans like a lot (heavy-tailed);
 - follows/unfollows: 0.2% / 0.12% of followers a day, Poisson;
-- follower profiles: the real genuine accounts of ``instafake``, ``insta-kaggle-fake-spammer`` and
+- profiles of every account that acts (the platform snapshots them): people get the real genuine accounts of
+  ``instafake``, ``insta-kaggle-fake-spammer`` and
   ``cresci2017-users``; bot profiles: their fake accounts.
 
 Hard negatives (labelled kind ``organic`` with their class, never to be flagged): ``viral`` (one post gets
@@ -166,7 +167,7 @@ class _Sim:
         self.world.profiles.append({
             "account_id": account, "ts": START_TS, "followers": int(followers if followers is not None else row[0]),
             "following": int(row[1]), "posts": int(row[2]), "created_at": None, "bio_len": int(row[3]),
-            "has_avatar": bool(row[4]), "is_private": None, "username": account})
+            "has_avatar": bool(row[4]), "is_private": None, "username": None})
 
     # --- organic --------------------------------------------------------------------------------
     def organic_creator(self, c: Creator, like_mult: Callable[[int], float] = lambda _: 1.0) -> None:
@@ -226,7 +227,7 @@ class _Sim:
         for b, t in zip(bots, times, strict=True):
             text = BOT_TEMPLATES[int(self.rng.integers(len(BOT_TEMPLATES)))] if action == "comment" else None
             self.ev(action, t, b, c.account_id, post, text)
-        for b in bots[: min(lot, 200)]:
+        for b in bots:  # the platform snapshots every account that engages
             self.profile(b, self.src.fake[self.rng.integers(len(self.src.fake))])
         if action == "follow" and o.drop_pct > 0:  # bought followers leave again over the following days
             n_drop = int(lot * self.rng.uniform(0.2, 1.0) * o.drop_pct)
@@ -413,6 +414,7 @@ def simulate(scenario: str, seed: int, scale: float = 1.0, days: float = 5.0, so
     labelled = {lb["account_id"] for lb in sim.world.labels}
     for u in sorted({e["actor_id"] for e in sim.world.events if e["actor_id"][0] == "u"} - labelled):
         sim.label(u, "organic", "liker", "actor")  # the organic audience: people who like, comment and follow
+        sim.profile(u, sim.src.genuine[sim.rng.integers(len(sim.src.genuine))])  # snapshotted like everyone
     sim.world.events = sim.world.sorted_events()
     return sim.world
 

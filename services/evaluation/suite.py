@@ -100,8 +100,11 @@ def run_suite(name: str, out: Path, report: Path | None) -> dict[str, dict[str, 
                f"**skipped**: {data_note if not data_ok else 'not part of this suite'}."), "",
             "**Detectors**: the per-account rate-spike detector (its `engagement_spike` and `follower_spike` "
             "flags are scored as `purchased_engagement` and `purchased_followers`) and the pod detector "
-            "(`detectors/pods.py`: repeated early engagement between creators, grouped across partitions). "
-            "There is no bot detector yet, so the bot rows show what is missed.", "",
+            "(`detectors/pods.py`: repeated early engagement between creators, grouped across partitions), "
+            "and the bot detector (`detectors/bots.py`: each actor's pace, hours, comments and speed, read in "
+            "event time on the actor's partition, with the profile model of `eval/PROFILE_MODEL.md`). "
+            "Organic people who act are labelled `organic`/`liker`; `heavy_liker` and `night_owl` are heavy "
+            "human likers.", "",
             "| scenario | events | creators | labels | time |", "|---|---|---|---|---|", *sizes, "",
         ]
         report.parent.mkdir(parents=True, exist_ok=True)

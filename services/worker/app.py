@@ -27,6 +27,7 @@ from services.topics import checkpoint_topic
 from services.worker.checkpoint import read_partition
 from services.worker.pods import REFRESH_INTERVAL_S, PodStage, encode_pairs
 from services.worker.processor import BatchProcessor, InMessage, Outputs
+from services.worker.quality import QualityFeed
 
 log = logging.getLogger("trustream.worker")
 
@@ -69,6 +70,8 @@ class WorkerRuntime:
         self.last_offset: dict[tuple[str, int], int] = {}
         self.source_topics = {settings.topic("events"), settings.topic("profiles"), settings.topic("actions")}
         self.actions_topic = raw_topic(settings.topic("actions"))
+        self.quality_topic = raw_topic(settings.topic("actor-quality"))
+        self.quality_feed = QualityFeed(settings, self.proc.quality)
         # a batch's outputs and the checkpoint covering it must not interleave (see checkpoint)
         self._lock = asyncio.Lock()
 
@@ -135,6 +138,10 @@ class WorkerRuntime:
         for key, value in encode_pairs(out.pod_pairs):
             self.pod_edges_topic.send_soon(key=key, value=value, partition=0)
         metrics.POD_PAIRS.inc(len(out.pod_pairs))
+        for p, recs in out.quality.items():
+            for q in recs:
+                self.quality_topic.send_soon(key=q.account_id.encode(), value=q.model_dump_json().encode(),
+                                             partition=p)
         # each actor's actions to the partition of the actor (explicit: the same murmur2 Kafka would use)
         for p, batches in out.actions.items():
             for batch in batches:
@@ -237,6 +244,10 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerRuntime]:
             if len(buf) >= max_batch or _queue_empty(s):
                 await runtime.handle(buf)
                 buf = []
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def quality_feed() -> None:
+        await runtime.quality_feed.run()
 
     @app.agent(runtime.pod_edges_topic, name="trustream.pods")
     async def pods(stream: Any) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from detectors.audience import CATEGORIES, GlobalQuality
 from detectors.bots import partitions_of
 from detectors.core import CoreParams, PartitionCore
 from detectors.engagement import RateParams
@@ -22,6 +23,7 @@ from schemas.actions import ActionBatch, decode_actions
 from schemas.codec import DecodeError, decode_events, decode_profiles
 from schemas.wire import (
     EVENT_KINDS,
+    ActorQuality,
     Alert,
     DeadLetter,
     EngagementEvent,
@@ -48,6 +50,7 @@ class Outputs:
     dead: list[DeadLetter] = field(default_factory=list)
     pod_pairs: list[PairSummary] = field(default_factory=list)  # for the pod-edges topic
     actions: dict[int, list[ActionBatch]] = field(default_factory=dict)  # for the actions topic, by partition
+    quality: dict[int, list[ActorQuality]] = field(default_factory=dict)  # category changes, by partition
     n_events: int = 0  # valid events and profile snapshots in the batch
 
 
@@ -82,9 +85,12 @@ class BatchProcessor:
         self.profiles_topic = settings.topic("profiles")
         self.actions_topic = settings.topic("actions")
         self.cores: dict[int, PartitionCore] = {}
+        #: audience categories of every partition's accounts (the actor-quality topic), for scoring creators
+        self.quality = GlobalQuality()
 
     def install(self, partition: int, blobs: dict[str, bytes]) -> PartitionCore:
         core = PartitionCore.restore(partition, blobs, self.params)
+        core.quality = self.quality
         self.cores[partition] = core
         metrics.ACCOUNTS_TRACKED.labels(str(partition)).set(len(core.table))
         return core
@@ -165,7 +171,13 @@ class BatchProcessor:
         return out
 
     def _raised(self, core: PartitionCore, p: int, out: Outputs) -> None:
-        """Alerts for flags the core raised outside the events step (profiles, actions)."""
+        """Alerts for flags the core raised outside the events step (profiles, actions), and the category
+        changes of its accounts."""
+        for account, h, code in core.category_changes:
+            rec = ActorQuality(account_id=account, account_hash=h - (1 << 64) if h >= 1 << 63 else h,
+                               category=CATEGORIES[code])
+            out.quality.setdefault(p, []).append(rec)
+            self.quality.update(rec.account_hash, rec.category)  # this worker's own accounts, at once
         for a, kind in core.raised:
             out.alerts.setdefault(p, []).extend(self._alert(core, a, kind))
             metrics.FLAGS_RAISED.labels(kind).inc()

@@ -476,16 +476,28 @@ def simhash64(tokens: Sequence[str]) -> int:
     return out
 
 
+def is_letter(ch: str) -> bool:
+    """A character outside ASCII that counts as a letter of some script: U+00C0..U+1FFF (Latin-1 letters,
+    Latin Extended, Greek, Cyrillic, Hebrew, Arabic, Indic, ...) or U+3000..U+EFFF (CJK, kana, Hangul, private
+    use). Not letters: U+0080..U+00BF (Latin-1 punctuation and signs), U+2000..U+2FFF (punctuation, symbols,
+    ZWJ, dingbats such as the heart), U+F000..U+FFFF (variation selectors, specials) and every code point from
+    U+10000 (emoji). In UTF-8 these are the characters whose lead byte is C3-DF, E0-E1 or E3-EE."""
+    cp = ord(ch)
+    return 0xC0 <= cp <= 0x1FFF or 0x3000 <= cp <= 0xEFFF
+
+
 def text_fingerprint(text: str, generic: set[str], generic_prefix: set[str]) -> tuple[int, int]:
     """(SimHash, flags) of a comment.
 
-    No ASCII letter or digit: the FNV-1a of its bytes, flagged emoji-only and generic unless it is empty.
+    No ASCII letter or digit: the FNV-1a of its bytes; flagged emoji-only and generic when it is not empty
+    and has no letter in any other script either (:func:`is_letter`): emoji, symbols, punctuation, spaces.
     Otherwise the SimHash of its tokens; generic when the tokens joined by one space are a generic phrase, or
     when there are more than two tokens and the first two joined are a generic prefix.
     """
     toks = text_tokens(text)
     if not toks:
-        return fnv1a_64(text), (TEXT_EMOJI_ONLY | TEXT_GENERIC) if text else 0
+        emoji_only = bool(text) and not any(is_letter(ch) for ch in text)
+        return fnv1a_64(text), (TEXT_EMOJI_ONLY | TEXT_GENERIC) if emoji_only else 0
     flags = 0
     if " ".join(toks) in generic or (len(toks) > 2 and " ".join(toks[:2]) in generic_prefix):
         flags |= TEXT_GENERIC
@@ -526,6 +538,7 @@ class BotActor:
     lgap_mean: float = 0.0  # Welford over log1p(gap) of the same in-session gaps
     lgap_m2: float = 0.0
     profile_fake: float = math.nan
+    profile_following: float = math.nan  # accounts it follows, from its latest profile snapshot
     score: float = 0.0
     flag_first: float = math.nan
     flag_last: float = math.nan
@@ -546,6 +559,7 @@ class BotActor:
     n_ooo: int = 0
     evidence: int = 0
     flagged: bool = False
+    category: int = 0  # the audience category: kept by the partition core, never set by the bot kernels
 
 
 def bot_evidence(a: BotActor) -> tuple[int, float]:
@@ -602,8 +616,9 @@ def bot_update(actions: Iterable[Action], actors: dict[int, BotActor], p: BotPar
     gives no gap and counts as out of order. Its UTC hour joins the hour set; a UTC day other than the previous
     action's (in arrival order) counts one more day. A comment counts as generic by its text flags and as a
     repeat when its SimHash is within 3 bits of a non-empty one of the actor's last four, then enters that ring.
-    Then the actor is re-scored; at ``threshold`` the flag rises (once, first time) and its last time moves
-    to the action's time.
+    Then the actor is re-scored; at ``threshold`` the flag rises (once, first and last time = the action's
+    time), and its last time moves forward to the action's time when that is later (never back: an action
+    arriving late leaves it, so it never precedes the first time).
     """
     raised: dict[int, int] = {}
     for i, e in enumerate(actions):
@@ -652,8 +667,9 @@ def bot_update(actions: Iterable[Action], actors: dict[int, BotActor], p: BotPar
             if not a.flagged:
                 a.flagged = True
                 a.flag_first = e.ts
+                a.flag_last = e.ts
                 raised[e.actor] = i
-            a.flag_last = e.ts
+            a.flag_last = max(a.flag_last, e.ts)
     return raised
 
 
@@ -662,16 +678,19 @@ class ProfileScore:
     account: int
     fake: float
     ts: float
+    following: int = 0
 
 
 def bot_profile_update(profiles: Iterable[ProfileScore], actors: dict[int, BotActor], threshold: float
                        ) -> dict[int, int]:
-    """Each snapshot's fake score replaces the last one (arrival order) and re-scores the actor. A flag first
-    raised here starts (and ends) at the snapshot time, or at the actor's latest action if that is later."""
+    """Each snapshot's fake score and following count replace the last ones (arrival order) and re-score the
+    actor. A flag first raised here starts (and ends) at the snapshot time, or at the actor's latest action if
+    that is later."""
     raised: dict[int, int] = {}
     for i, pr in enumerate(profiles):
         a = actors.setdefault(pr.account, BotActor())
         a.profile_fake = pr.fake
+        a.profile_following = float(pr.following)
         _rescore(a)
         if a.score >= threshold and not a.flagged:
             a.flagged = True

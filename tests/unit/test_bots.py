@@ -29,7 +29,7 @@ from detectors.core import CoreParams, PartitionCore
 from detectors.ids import hash_ids
 from detectors.kernels import bots as K
 from detectors.profiles import ProfileModel
-from detectors.state import CHUNK, AccountTable
+from detectors.state import CHUNK, CHUNK_SHIFT, AccountTable
 from schemas.actions import ActionBatch, decode_actions, encode_actions
 from schemas.wire import EVENT_KINDS, EngagementEvent, EventKind, FlagRecord, ProfileSnapshot
 from tests.unit import naive
@@ -72,8 +72,8 @@ def comment_texts(draw: st.DrawFn) -> str:
     if choice == 0:
         return draw(st.text(max_size=40))
     if choice == 1:
-        return draw(st.text(alphabet=st.sampled_from(list("aZ9 !.\u00e9\u0416\u4e2d") + ["\U0001f525", "\u2764"]),
-                            max_size=20))
+        chars = list("aZ9 !.\u00e9\u0416\u4e2d\u00bf\ufe0f\u200d") + ["\U0001f525", "\u2764"]
+        return draw(st.text(alphabet=st.sampled_from(chars), max_size=20))
     if choice == 2:
         base = draw(st.sampled_from(GENERIC_PHRASES))
         tail = draw(st.lists(st.sampled_from(WORDS), max_size=3))
@@ -106,7 +106,15 @@ def test_generic_tables_are_normalized_phrases_and_their_two_word_openings() -> 
     ("\U0001f525\U0001f525\U0001f525", K.TEXT_EMOJI_ONLY | K.TEXT_GENERIC),
     ("\u2764\ufe0f!!", K.TEXT_EMOJI_ONLY | K.TEXT_GENERIC),
     ("   ", K.TEXT_EMOJI_ONLY | K.TEXT_GENERIC),  # no letter or digit: same bucket as emoji
-    ("\u041f\u0440\u0438\u0432\u0435\u0442", K.TEXT_EMOJI_ONLY | K.TEXT_GENERIC),  # no *ASCII* letter either
+    ("\u2764\ufe0f\u200d\U0001f525 \u00bf\u00a1", K.TEXT_EMOJI_ONLY | K.TEXT_GENERIC),  # heart, ZWJ, Latin-1 signs
+    ("\u041f\u0440\u0438\u0432\u0435\u0442", 0),  # no ASCII word, but Cyrillic letters: a real comment
+    ("\u041f\u0440\u0438\u0432\u0435\u0442!! \U0001f525", 0),
+    ("\u4e2d\u6587\u8bc4\u8bba", 0),  # CJK
+    ("\u3053\u3093\u306b\u3061\u306f", 0),  # kana
+    ("\uc548\ub155", 0),  # Hangul
+    ("\u0928\u092e\u0938\u094d\u0924\u0947", 0),  # Devanagari
+    ("\u00c0", 0),  # the first Latin-1 letter
+    ("\U0001f525 \u00e9", 0),  # one letter among emoji is enough
     ("", 0),
     ("nice pic love this so", K.TEXT_GENERIC),  # longer, with a generic two-word opening
     ("love this so good", K.TEXT_GENERIC),  # "love this" is a two-word generic phrase, so an opening too
@@ -124,6 +132,32 @@ def test_known_texts(text: str, flags: int) -> None:
     assert (sim, got) == (want_sim, want_flags)
     if not naive.text_tokens(text):
         assert sim == naive.fnv1a_64(text)  # identical emoji strings match exactly
+
+
+#: One character per UTF-8 lead byte range, at both ends: whether a text of it alone is a letter (flags 0) or
+#: emoji-only (generic). Letters: lead bytes C3-DF, E0-E1, E3-EE (U+00C0..U+1FFF, U+3000..U+EFFF).
+LEAD_BYTE_EDGES = [
+    (0x80, False), (0xBF, False),  # C2: Latin-1 punctuation, signs
+    (0xC0, True), (0xFF, True), (0x400, True), (0x7FF, True),  # C3-DF
+    (0x800, True), (0xFFF, True), (0x1000, True), (0x1FFF, True),  # E0-E1
+    (0x2000, False), (0x200D, False), (0x2764, False), (0x2FFF, False),  # E2: punctuation, ZWJ, symbols
+    (0x3000, True), (0x4E2D, True), (0xAC00, True), (0xEFFF, True),  # E3-EE
+    (0xF000, False), (0xFE0F, False), (0xFFFD, False), (0xFFFF, False),  # EF: variation selectors, specials
+    (0x10000, False), (0x1F525, False), (0x10FFFF, False),  # F0-F4: emoji and the rest
+]
+
+
+@pytest.mark.parametrize(("cp", "letter"), LEAD_BYTE_EDGES)
+def test_a_text_without_ascii_words_is_emoji_only_unless_it_has_a_letter(cp: int, letter: bool) -> None:
+    ch = chr(cp)
+    assert naive.is_letter(ch) == letter
+    lead = ch.encode()[0]
+    assert (0xC3 <= lead <= 0xDF or 0xE0 <= lead <= 0xE1 or 0xE3 <= lead <= 0xEE) == letter
+    for text in (ch, ch * 3, f"{ch} !! \U0001f525", f"\u2764\ufe0f{ch}"):
+        sim, flags = fp(text)
+        assert flags == (0 if letter else K.TEXT_EMOJI_ONLY | K.TEXT_GENERIC), text
+        assert sim == naive.fnv1a_64(text)  # either way the raw bytes fingerprint it: equal texts match
+        assert (sim, flags) == naive.text_fingerprint(text, GENERIC, PREFIX)
 
 
 def test_love_this_so_good_is_generic_only_through_its_opening() -> None:
@@ -257,7 +291,7 @@ def columns_of(a: naive.BotActor) -> tuple[list[float], list[int]]:
     f = [math.pi] * K.N_F  # every column is set below: one the mapping misses fails the comparison
     f[K.FIRST_TS], f[K.LAST_TS], f[K.GAP_MEAN], f[K.GAP_M2] = a.first_ts, a.last_ts, a.gap_mean, a.gap_m2
     f[K.PROFILE_FAKE], f[K.SCORE], f[K.FLAG_FIRST], f[K.FLAG_LAST] = a.profile_fake, a.score, a.flag_first, a.flag_last
-    f[K.LGAP_MEAN], f[K.LGAP_M2] = a.lgap_mean, a.lgap_m2
+    f[K.LGAP_MEAN], f[K.LGAP_M2], f[K.PROFILE_FOLLOWING] = a.lgap_mean, a.lgap_m2, a.profile_following
     i = [-(2**62)] * K.N_I
     i[K.N_ACT], i[K.N_LIKE], i[K.N_COMMENT], i[K.N_FOLLOW] = a.n_act, a.n_like, a.n_comment, a.n_follow
     i[K.N_GAPS], i[K.N_FAST], i[K.N_DAYS], i[K.LAST_DAY] = a.n_gaps, a.n_fast, a.n_days, a.last_day
@@ -267,7 +301,7 @@ def columns_of(a: naive.BotActor) -> tuple[list[float], list[int]]:
         i[K.RECENT0 + r] = signed64(s)
     i[K.RECENT_PTR] = a.recent_ptr
     i[K.TARGET_BITS] = sum(1 << t for t in a.targets)
-    i[K.N_OOO], i[K.EVIDENCE], i[K.FLAGGED] = a.n_ooo, a.evidence, int(a.flagged)
+    i[K.N_OOO], i[K.EVIDENCE], i[K.FLAGGED], i[K.CATEGORY] = a.n_ooo, a.evidence, int(a.flagged), a.category
     assert math.pi not in f and -(2**62) not in i
     return f, i
 
@@ -308,7 +342,8 @@ class Bots:
         cols = ProfileColumns(ts=np.asarray([p.ts for p in prs], dtype=np.float64).reshape(-1),
                               account=np.asarray([p.account for p in prs], dtype=np.int64).reshape(-1),
                               followers=np.zeros(m, dtype=np.int64), offset=np.zeros(m, dtype=np.int64),
-                              fake=np.asarray([p.fake for p in prs], dtype=np.float64).reshape(-1))
+                              fake=np.asarray([p.fake for p in prs], dtype=np.float64).reshape(-1),
+                              following=np.asarray([p.following for p in prs], dtype=np.int64).reshape(-1))
         return self.det.update_profiles(cols, self.table)
 
     @property
@@ -414,7 +449,8 @@ def streams(draw: st.DrawFn, n_actors: int = 4) -> list[Item]:
         what = draw(st.integers(0, 9))
         if what == 0:
             ts = clock[a] + draw(deltas)
-            items.append(naive.ProfileScore(a, draw(st.sampled_from([0.0, 0.2, 0.49, 0.5, 0.8, 0.99, 1.0])), ts))
+            items.append(naive.ProfileScore(a, draw(st.sampled_from([0.0, 0.2, 0.49, 0.5, 0.8, 0.99, 1.0])), ts,
+                                            draw(st.sampled_from([0, 150, 1_500, 7_500]))))
             continue
         kind = draw(st.sampled_from([LIKE, LIKE, COMMENT, COMMENT, FOLLOW, UNFOLLOW]))
         sim = draw(st.sampled_from(SIMS)) if kind == COMMENT else 0
@@ -493,8 +529,9 @@ def mixed_stream(seed: int) -> list[Item]:
         ts, a, kind, sim, tflags = evs[i]
         items.append(naive.Action(a, ts, kind, int(rng.integers(0, 2**63)) * 2 + 1, sim, tflags,
                                   bool(rng.random() > 0.02)))
-    for a, fake, at in [(3, 0.95, 0.1), (5, 0.99, 0.5), (2, 0.05, 0.3), (0, 0.6, 0.7), (5, 0.3, 0.9)]:
-        items.insert(int(at * len(items)), naive.ProfileScore(a, fake, T0 + at * 2 * DAY))
+    for a, fake, at, following in [(3, 0.95, 0.1, 12), (5, 0.99, 0.5, 7_500), (2, 0.05, 0.3, 310), (0, 0.6, 0.7, 0),
+                                   (5, 0.3, 0.9, 1_500)]:
+        items.insert(int(at * len(items)), naive.ProfileScore(a, fake, T0 + at * 2 * DAY, following))
     return items
 
 
@@ -691,7 +728,7 @@ def test_sub_second_actions_flag_as_faster_than_a_person() -> None:
     (flag,) = bots.flags(0)
     assert flag.first_ts == acts[10].ts  # the 10th gap under a second
     assert flag.last_ts == acts[11].ts
-    assert flag.reasons == ["11 actions less than a second apart, faster than a person"]
+    assert flag.reasons == ["11 times it acted less than a second after its previous action, faster than a person"]
     assert bots.col(K.EVIDENCE) == K.E_FAST
 
 
@@ -777,14 +814,19 @@ def test_repeat_means_within_three_bits_of_one_of_the_last_four() -> None:
     check(acts, 1, [3])
 
 
-@pytest.mark.xfail(strict=True, reason="bot_update sets FLAG_LAST = t for every action at the threshold, so an "
-                   "action that arrives late (t < FLAG_FIRST) moves the flag's last_ts before its first_ts")
 def test_flag_last_ts_never_precedes_its_first_ts() -> None:
     acts = [naive.Action(0, T0 + 0.4 * j, LIKE, j) for j in range(12)]
+    late = [naive.Action(0, T0 - 3_600, LIKE, 99), naive.Action(0, T0 + 1.0, LIKE, 98)]
     bots = Bots(1)
-    feed(bots, [*acts, naive.Action(0, T0 - 3_600, LIKE, 99)])
+    assert feed(bots, [*acts, *late]) == [0]
     (flag,) = bots.flags(0)
-    assert flag.first_ts <= flag.last_ts
+    assert flag.first_ts == acts[10].ts
+    assert flag.last_ts == acts[11].ts  # late actions (before the first, or between) leave it
+    assert bots.col(K.N_OOO) == 2 and bots.fcol(K.FIRST_TS) == T0 - 3_600
+    # a later action still moves it forward
+    bots.actions([naive.Action(0, acts[11].ts + 0.3, LIKE, 97)])
+    assert bots.flags(0)[0].last_ts == acts[11].ts + 0.3
+    check([*acts, *late, naive.Action(0, acts[11].ts + 0.3, LIKE, 97)], 1, [11, 13])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -820,11 +862,14 @@ def test_actions_round_trip(actors: list[str], data: st.DataObject) -> None:
     assert_same_batch(decode_actions(encode_actions(batch.take(idx))), batch.take(idx))
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="schemas/actions.py decode_actions: for n == 0, "
-                   "starts = concatenate([[0], ends[:-1]]) has one element and zip(starts, ends, strict=True) "
-                   "raises 'zip() argument 2 is shorter than argument 1'")
 def test_empty_batch_round_trip() -> None:
-    assert_same_batch(decode_actions(encode_actions(ActionBatch.empty())), ActionBatch.empty())
+    got = decode_actions(encode_actions(ActionBatch.empty()))
+    assert len(got) == 0
+    assert_same_batch(got, ActionBatch.empty())
+    # also when it comes from taking nothing of a batch
+    some = ActionBatch(["a"], np.ones(1), np.ones(1, np.int8), np.ones(1, np.uint64), np.ones(1, np.uint64),
+                       np.ones(1, np.uint8), np.ones(1, np.uint64))
+    assert_same_batch(decode_actions(encode_actions(some.take(np.zeros(0, np.int64)))), ActionBatch.empty())
 
 
 def npz(**arrays: np.ndarray) -> bytes:
@@ -875,10 +920,22 @@ BAD: dict[str, tuple[bytes | None, str]] = {
     "no_actors": (npz(**without(V, "actor_buf", "actor_ends")), "lacks actor_buf, actor_ends"),
     "ts_longer": (npz(**dict(V, ts=np.zeros(4))), "disagree in length"),
     "event_h_shorter": (npz(**dict(V, event_h=np.zeros(2, np.uint64))), "disagree in length"),
-    "kind_2d": (npz(**dict(V, kind=np.zeros((3, 1), np.int8))), "disagree in length"),
-    "ends_past_buf": (npz(**dict(V, actor_ends=V["actor_ends"] + 1)), "disagree in length"),
-    "ends_short_of_buf": (npz(**dict(V, actor_ends=V["actor_ends"] - 1)), "disagree in length"),
-    "ends_decreasing": (npz(**dict(V, actor_ends=np.asarray([3, 1, int(V["actor_ends"][-1])]))), "disagree in length"),
+    "sim_longer": (npz(**dict(V, sim=np.zeros(4, np.uint64))), "disagree in length"),
+    "ends_longer": (npz(**dict(V, actor_ends=np.concatenate([V["actor_ends"], V["actor_ends"][-1:]]))),
+                    "disagree in length"),
+    "kind_2d": (npz(**dict(V, kind=np.zeros((3, 1), np.int8))), "must be one-dimensional"),
+    "ts_2d": (npz(**dict(V, ts=np.zeros((1, 3)))), "must be one-dimensional"),
+    "actor_buf_2d": (npz(**dict(V, actor_buf=V["actor_buf"].reshape(1, -1))), "must be one-dimensional"),
+    "actor_ends_2d": (npz(**dict(V, actor_ends=V["actor_ends"].reshape(-1, 1))), "must be one-dimensional"),
+    "ends_past_buf": (npz(**dict(V, actor_ends=V["actor_ends"] + 1)), "actor id offsets out of order or past the end"),
+    "ends_short_of_buf": (npz(**dict(V, actor_ends=V["actor_ends"] - 1)),
+                          "actor id offsets out of order or past the end"),
+    "ends_decreasing": (npz(**dict(V, actor_ends=np.asarray([3, 1, int(V["actor_ends"][-1])]))),
+                        "actor id offsets out of order or past the end"),
+    "ends_negative": (npz(**dict(V, actor_ends=np.asarray([-1, 3, int(V["actor_ends"][-1])]))),
+                      "actor id offsets out of order or past the end"),
+    "ends_with_empty_buf": (npz(**dict(V, actor_buf=np.zeros(0, np.uint8))),
+                            "actor id offsets out of order or past the end"),
     "actor_not_utf8": (npz(**dict(V, actor_buf=np.frombuffer(b"\xff" + V["actor_buf"].tobytes()[1:], np.uint8))),
                        "not UTF-8"),
     "ts_text": (npz(**dict(V, ts=np.asarray(["x", "y", "z"]))), ""),
@@ -919,22 +976,21 @@ def test_decode_of_a_corrupted_message_is_a_batch_or_a_value_error(data: st.Data
         assert isinstance(got, ActionBatch)
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason="schemas/actions.py decode_actions: a 0-d actor_ends "
-                   "(n = ends.shape[0]) or a 0-d actor_buf (arrays['actor_buf'].shape[0]) raise IndexError, which "
-                   "services/worker/processor.py (except ValueError) does not catch: the worker crashes instead of "
-                   "dead-lettering the message")
-@pytest.mark.parametrize("field", ["actor_ends", "actor_buf"])
+@pytest.mark.parametrize("field", sorted(V))
 def test_decode_of_scalar_arrays_is_a_value_error(field: str) -> None:
-    with pytest.raises(ValueError):
-        decode_actions(npz(**dict(V, **{field: np.asarray(3, dtype=V[field].dtype)})))
+    """A 0-d array anywhere is a ValueError (the worker dead-letters those; any other error would crash it)."""
+    v = dict(V, **{field: np.asarray(V[field][0] if V[field].size else 0, dtype=V[field].dtype)})
+    assert v[field].ndim == 0
+    want = "unknown actions format" if field == "format" else "actions arrays must be one-dimensional"
+    with pytest.raises(ValueError, match=re.escape(want)):
+        decode_actions(npz(**v))
 
 
-@pytest.mark.xfail(strict=True, reason="schemas/actions.py decode_actions checks ends[-1] and the differences of "
-                   "actor_ends but not ends[0] >= 0: ends [-1, 3] over b'abc' decode as actors ['ab', 'c'] "
-                   "(raw[0:-1], raw[-1:3]) instead of a ValueError")
 def test_decode_of_negative_actor_ends_is_a_value_error() -> None:
+    """ends [-1, 3] over b'abc' would slice raw[0:-1], raw[-1:3] into ['ab', 'c']: rejected instead."""
     v = valid_arrays(["ab", "c"])
-    with pytest.raises(ValueError):
+    assert v["actor_buf"].tobytes() == b"abc" and v["actor_ends"].tolist() == [2, 3]
+    with pytest.raises(ValueError, match="actor id offsets out of order or past the end"):
         decode_actions(npz(**dict(v, actor_ends=np.asarray([-1, 3]))))
 
 
@@ -1011,37 +1067,74 @@ def same_state(a: dict[str, tuple[list[float], list[int]]], b: dict[str, tuple[l
                                         and a[k][1] == b[k][1] for k in a)
 
 
+def bot_state(core: PartitionCore, name: str) -> dict[str, int]:
+    a = core.table.index[name]
+    return {"actions": int(core.table.I["bots"][K.N_ACT, a]), "generic": int(core.table.I["bots"][K.N_GENERIC, a]),
+            "comments": int(core.table.I["bots"][K.N_COMMENT, a]), "follows": int(core.table.I["bots"][K.N_FOLLOW, a])}
+
+
+def test_step_actions_buffers_until_the_watermark_has_passed_by_the_lateness() -> None:
+    lateness = SMALL.bots.lateness_s
+    assert lateness == 600.0
+    core = PartitionCore(1, SMALL)
+
+    def mk(ts: float, eid: str) -> ActionBatch:
+        return ActionBatch(["bob"], np.asarray([ts]), np.asarray([LIKE], np.int8), np.zeros(1, np.uint64),
+                           np.zeros(1, np.uint64), np.zeros(1, np.uint8), hash_ids([eid]))
+
+    assert core.step_actions(mk(T0, "a"), [0], [0]).size == 0  # waits
+    assert core.step_actions(mk(T0 + lateness - 1, "b"), [1], [0]).size == 0  # T0 is not yet 600 s behind
+    bob = core.table.index["bob"]
+    assert core.table.I["bots"][K.N_ACT, bob] == 0 and len(core.abuf.rows) == 2
+    assert core.table.dirty[bob >> CHUNK_SHIFT]  # buffered actions dirty their chunk (it covers their offsets)
+    assert core.step_actions(mk(T0 + lateness, "c"), [2], [0]).tolist() == [bob]  # now T0 is
+    assert core.table.I["bots"][K.N_ACT, bob] == 1 and core.table.F["bots"][K.LAST_TS, bob] == T0
+    assert len(core.abuf.rows) == 2
+    # a straggler older than what was applied is still counted, without a gap
+    assert core.step_actions(mk(T0 - 5, "d"), [3], [0]).tolist() == [bob]
+    assert core.table.I["bots"][K.N_ACT, bob] == 2 and core.table.I["bots"][K.N_OOO, bob] == 1
+    assert core.flush_actions().tolist() == [bob]
+    assert core.table.I["bots"][K.N_ACT, bob] == 4 and len(core.abuf.rows) == 0
+    assert core.table.F["bots"][K.LAST_TS, bob] == T0 + lateness
+    assert core.flush_actions().size == 0  # nothing left
+
+
 def test_step_actions_applies_once_and_drops_resent_actions() -> None:
     events = source_events()
     acts = PartitionCore(0, SMALL).step_events(events, [5] * len(events)).actions
     n = len(acts)
     core = PartitionCore(1, SMALL)
-    touched = core.step_actions(acts, np.full(n, 40), np.arange(n))
+    # all within the lateness of the newest: buffered, nothing applied yet
+    assert core.step_actions(acts, np.full(n, 40), np.arange(n)).size == 0
+    assert not core.table.I["bots"][K.N_ACT].any() and len(core.abuf.rows) == n
+    touched = core.flush_actions()
     assert sorted(core.table.ids[a] for a in touched) == ["al\u00efce", "bob", "carol", "dave"]
     nact = {core.table.ids[a]: int(core.table.I["bots"][K.N_ACT, a]) for a in range(len(core.table))}
     assert nact == {"al\u00efce": 2, "bob": 2, "carol": 2, "dave": 2}
-    bob = core.table.index["bob"]
-    assert core.table.I["bots"][K.N_GENERIC, bob] == 2 and core.table.I["bots"][K.N_COMMENT, bob] == 2
-    carol = core.table.index["carol"]
-    assert core.table.I["bots"][K.N_FOLLOW, carol] == 1 and core.table.I["bots"][K.N_ACT, carol] == 2
+    assert bot_state(core, "bob") == {"actions": 2, "generic": 2, "comments": 2, "follows": 0}
+    assert bot_state(core, "carol") == {"actions": 2, "generic": 0, "comments": 0, "follows": 1}
     assert core.processed[2] == core.applied[2] == 40
     state = actions_state(core)
     log = core.checkpoint()  # what a restart restores: the chunk now covers actions offset 40
-    # the same message again (a replay after the checkpoint): nothing applied
+    # the same message again (a replay after the checkpoint): nothing buffered, nothing applied
     assert core.step_actions(acts, np.full(n, 40), np.arange(n)).size == 0
+    assert len(core.abuf.rows) == 0 and core.flush_actions().size == 0
     assert same_state(actions_state(core), state)
     # the same actions re-sent in another message (the source replayed its events): duplicates, dropped
     assert core.step_actions(acts, np.full(n, 41), np.arange(n)).size == 0
+    assert len(core.abuf.rows) == 0 and core.flush_actions().size == 0
     assert same_state(actions_state(core), state)
     # and the same after a restore from the checkpoint
     restored = PartitionCore.restore(1, dict(log), SMALL)
     assert restored.step_actions(acts, np.full(n, 40), np.arange(n)).size == 0
     assert restored.step_actions(acts, np.full(n, 42), np.arange(n)).size == 0
+    assert len(restored.abuf.rows) == 0 and restored.flush_actions().size == 0
     assert same_state(actions_state(restored), state)
     # one new action still applies
     new = ActionBatch(["bob"], np.asarray([T0 + 99.0]), np.asarray([LIKE], np.int8), np.zeros(1, np.uint64),
                       np.zeros(1, np.uint64), np.zeros(1, np.uint8), hash_ids(["e-new"]))
-    assert restored.table.ids[int(restored.step_actions(new, [43], [0])[0])] == "bob"
+    assert restored.step_actions(new, [43], [0]).size == 0
+    assert [restored.table.ids[int(a)] for a in restored.flush_actions()] == ["bob"]
     assert restored.table.I["bots"][K.N_ACT, restored.table.index["bob"]] == 3
 
 
@@ -1051,8 +1144,12 @@ def test_step_actions_drops_a_duplicate_within_one_message() -> None:
     twice = acts.take(np.concatenate([np.arange(len(acts)), np.arange(len(acts))]))
     core = PartitionCore(1, SMALL)
     core.step_actions(twice, np.full(len(twice), 3), np.arange(len(twice)))
+    assert len(core.abuf.rows) == len(acts)
+    core.flush_actions()
     ref = PartitionCore(1, SMALL)
     ref.step_actions(acts, np.full(len(acts), 3), np.arange(len(acts)))
+    ref.flush_actions()
+    assert int(ref.table.I["bots"][K.N_ACT].sum()) == len(acts)
     assert same_state(actions_state(core), actions_state(ref))
 
 
@@ -1077,22 +1174,44 @@ def bot_messages(seed: int, n_msgs: int, n_extra_actors: int = 0) -> list[Action
     return [batch.take(idx) for idx in np.split(np.arange(len(rows)), cuts)]
 
 
-def feed_actions(core: PartitionCore, msgs: Sequence[ActionBatch], first_offset: int) -> list[str]:
+def feed_actions(core: PartitionCore, msgs: Sequence[ActionBatch], first_offset: int, flush: bool = False
+                 ) -> list[str]:
+    """Each message at its own offset; the accounts whose flag rose, in order (``flush``: then apply the rest)."""
     raised = []
     for off, m in enumerate(msgs, start=first_offset):
         core.step_actions(m, np.full(len(m), off), np.arange(len(m)))
         raised += [core.table.ids[a] for a, _ in core.raised]
+    if flush:
+        core.flush_actions()
+        raised += [core.table.ids[a] for a, _ in core.raised]
+        assert len(core.abuf.rows) == 0
     return raised
+
+
+def buffered(core: PartitionCore) -> list[tuple[str, float, int]]:
+    """The actions waiting in the core's buffer, as (actor, time, event hash), sorted."""
+    rows = core.abuf.rows
+    assert [core.table.ids[a] for a in core.abuf.actor.tolist()] == rows.actors
+    return sorted(zip(rows.actors, rows.ts.tolist(), rows.event_h.tolist(), strict=True))
+
+
+def n_applied(core: PartitionCore) -> int:
+    return int(core.table.I["bots"][K.N_ACT, : len(core.table)].sum())
 
 
 @pytest.mark.parametrize(("seed", "extra"), [(0, 0), (1, 0), (2, CHUNK + 100)])
 def test_checkpoint_and_restore_give_the_uninterrupted_bot_state(seed: int, extra: int) -> None:
     msgs = bot_messages(seed, 40, extra)
+    n_rows = sum(len(m) for m in msgs)
     full = PartitionCore(3, SMALL)
     raised = feed_actions(full, msgs, 0)
     assert raised == ["bot"]  # the spammer's templated comments alone (0.7) stay below the threshold
     assert [f.kind for f in full.score(full.table.index["bot"]).flags] == ["bot"]
     assert full.score(full.table.index["person"]).flags == []
+    pending, unflushed = buffered(full), actions_state(full)
+    assert pending and n_applied(full) + len(pending) == n_rows  # the newest 600 s still wait
+    assert feed_actions(full, [], 0, flush=True) == []
+    assert n_applied(full) == n_rows
     rng = np.random.default_rng(seed)
     for _ in range(3):
         cut = int(rng.integers(1, len(msgs)))
@@ -1102,9 +1221,164 @@ def test_checkpoint_and_restore_give_the_uninterrupted_bot_state(seed: int, extr
         log = part.checkpoint()
         restored = PartitionCore.restore(3, dict(log), SMALL)
         assert restored.processed[2] == cut - 1
+        assert buffered(restored) == buffered(part) and same_state(actions_state(restored), actions_state(part))
         feed_actions(restored, msgs[replay_from:], replay_from)
+        assert buffered(restored) == pending
+        assert same_state(actions_state(restored), unflushed)
+        feed_actions(restored, [], 0, flush=True)
         assert same_state(actions_state(restored), actions_state(full))
         assert restored.score(restored.table.index["bot"]).flags == full.score(full.table.index["bot"]).flags
+    # a checkpoint after the buffer emptied stores it empty, and restores as such
+    restored = PartitionCore.restore(3, dict(full.checkpoint()), SMALL)
+    assert buffered(restored) == [] and same_state(actions_state(restored), actions_state(full))
+    assert restored.flush_actions().size == 0
+
+
+def interleaved_halves(batch: ActionBatch, window: float = 240.0) -> tuple[list[ActionBatch], list[ActionBatch]]:
+    """The messages of ``batch`` (sorted by time) in time order, and as two sources forwarding alternate
+    actions would deliver them: one message per source and ``window`` seconds, the second source's one window
+    behind the first's (so up to two windows, less than the lateness, out of order)."""
+    assert np.all(np.diff(batch.ts) >= 0) and 2 * window < BotParams().lateness_s
+    win = ((batch.ts - batch.ts[0]) // window).astype(np.int64)
+    idx = np.arange(len(batch))
+    n_win = int(win[-1]) + 1
+    in_order = [batch.take(idx[win == w]) for w in range(n_win) if np.any(win == w)]
+    a = [idx[(idx % 2 == 0) & (win == w)] for w in range(n_win)]
+    b = [idx[(idx % 2 == 1) & (win == w)] for w in range(n_win)]
+    arrival = [a[0]]
+    for w in range(1, n_win):
+        arrival += [a[w], b[w - 1]]
+    arrival.append(b[-1])
+    return in_order, [batch.take(m) for m in arrival if len(m)]
+
+
+def reference_state(batch: ActionBatch) -> dict[str, tuple[list[float], list[int]]]:
+    """The reference applying ``batch`` in (time, event hash) order: the event-time order a buffer gives."""
+    order = np.lexsort((batch.event_h, batch.ts))
+    names = sorted(set(batch.actors))
+    acts = [naive.Action(names.index(batch.actors[i]), float(batch.ts[i]), int(batch.kind[i]),
+                         int(batch.target_h[i]), int(batch.sim[i]), int(batch.tflags[i])) for i in order.tolist()]
+    actors: dict[int, naive.BotActor] = {}
+    naive.bot_update(acts, actors, naive.BotParams())
+    out = {}
+    for j, name in enumerate(names):
+        f, i = columns_of(actors[j])
+        out[name] = (f, i)
+    return out
+
+
+@pytest.mark.parametrize(("seed", "extra"), [(0, 0), (3, 40)])
+def test_out_of_order_arrival_gives_the_in_order_bot_state(seed: int, extra: int) -> None:
+    (batch,) = bot_messages(seed, 1, extra)
+    in_order, arrival = interleaved_halves(batch)
+    assert sum(len(m) for m in arrival) == len(batch) and len(arrival) > 2 * len(in_order) - 5
+    inorder_core, ooo_core = PartitionCore(3, SMALL), PartitionCore(3, SMALL)
+    raised_in = feed_actions(inorder_core, in_order, 0, flush=True)
+    raised_ooo = feed_actions(ooo_core, arrival, 0, flush=True)
+    assert raised_in == raised_ooo == ["bot"]
+    want = actions_state(inorder_core)
+    assert same_state(actions_state(ooo_core), want)
+    assert not any(i[K.N_OOO] for _, i in want.values())  # every action applied in event-time order
+    # ... which is the reference applying them in (time, event id) order, category aside (not a bot column)
+    ref = reference_state(batch)
+    assert same_state({k: (f, i[:K.CATEGORY] + i[K.CATEGORY + 1:]) for k, (f, i) in want.items()},
+                      {k: (f, i[:K.CATEGORY] + i[K.CATEGORY + 1:]) for k, (f, i) in ref.items()})
+    assert (ooo_core.score(ooo_core.table.index["bot"]).flags
+            == inorder_core.score(inorder_core.table.index["bot"]).flags)
+    # the arrival order is disorder the kernel would see without the buffer: applied at once, it differs
+    eager = PartitionCore(3, CoreParams(dedup_capacity=1 << 14, bots=BotParams(lateness_s=0.0)))
+    feed_actions(eager, arrival, 0, flush=True)
+    assert eager.table.I["bots"][K.N_OOO, eager.table.index["bot"]] > 0
+    assert not same_state(actions_state(eager), want)
+
+
+@pytest.mark.parametrize("replay_back", [0, 1, 4])
+def test_checkpoint_with_actions_still_buffered_loses_none_and_applies_none_twice(replay_back: int) -> None:
+    (batch,) = bot_messages(5, 1, 30)
+    in_order, arrival = interleaved_halves(batch)
+    want_core = PartitionCore(3, SMALL)
+    feed_actions(want_core, in_order, 0, flush=True)
+    want = actions_state(want_core)
+    assert n_applied(want_core) == len(batch)
+    for cut in (len(arrival) // 3, 2 * len(arrival) // 3):
+        part = PartitionCore(3, SMALL)
+        feed_actions(part, arrival[:cut], 0)
+        waiting = buffered(part)
+        assert waiting and n_applied(part) + len(waiting) == sum(len(m) for m in arrival[:cut])
+        log = dict(part.checkpoint())
+        assert not any(key.startswith("abuf") for key in log)  # the buffer travels inside its actors' chunks
+        restored = PartitionCore.restore(3, log, SMALL)
+        assert buffered(restored) == waiting  # nothing lost
+        assert restored.awatermark == part.awatermark
+        assert same_state(actions_state(restored), actions_state(part))
+        # the restart replays from the commit (or earlier): what the buffer or the chunks hold is not taken again
+        frm = cut - replay_back
+        feed_actions(restored, arrival[frm:], frm)
+        feed_actions(part, arrival[cut:], cut)
+        assert buffered(restored) == buffered(part)
+        assert same_state(actions_state(restored), actions_state(part))
+        feed_actions(restored, [], 0, flush=True)
+        assert n_applied(restored) == len(batch)  # each action once
+        assert same_state(actions_state(restored), want)
+
+
+def test_a_checkpoint_of_only_buffered_actions_restores_them_once() -> None:
+    """Nothing applied yet, so only the buffering can make the checkpoint cover the actors and their offsets."""
+    (batch,) = bot_messages(7, 1)
+    first = np.flatnonzero(batch.ts < batch.ts[0] + 500.0)  # within the lateness of each other
+    msgs = [batch.take(idx) for idx in np.array_split(first, 3)]
+    n = len(first)
+    assert n >= 6 and all(len(m) for m in msgs)
+    part = PartitionCore(3, SMALL)
+    feed_actions(part, msgs, 0)
+    assert n_applied(part) == 0 and len(buffered(part)) == n
+    restored = PartitionCore.restore(3, dict(part.checkpoint()), SMALL)
+    assert restored.table.ids == part.table.ids and buffered(restored) == buffered(part)
+    assert list(restored.processed) == [-1, -1, len(msgs) - 1]
+    feed_actions(restored, msgs, 0, flush=True)  # the whole replay again: already buffered, dropped
+    feed_actions(part, [], 0, flush=True)
+    assert n_applied(restored) == n_applied(part) == n
+    assert same_state(actions_state(restored), actions_state(part))
+
+
+def test_restore_from_a_log_of_several_checkpoints_with_actions_buffered() -> None:
+    """The checkpoint topic keeps the newest value per key: chunks not dirtied since, and the newest buffer."""
+    (batch,) = bot_messages(6, 1, 10)
+    in_order, arrival = interleaved_halves(batch)
+    want_core = PartitionCore(3, SMALL)
+    feed_actions(want_core, in_order, 0, flush=True)
+    core = PartitionCore(3, SMALL)
+    log: dict[str, bytes] = {}
+    cuts = [0, len(arrival) // 4, len(arrival) // 2, 3 * len(arrival) // 4]
+    for lo, hi in zip(cuts, cuts[1:], strict=False):
+        feed_actions(core, arrival[lo:hi], lo)
+        assert buffered(core)
+        log.update(core.checkpoint())
+    restored = PartitionCore.restore(3, log, SMALL)
+    assert buffered(restored) == buffered(core) and same_state(actions_state(restored), actions_state(core))
+    feed_actions(restored, arrival[cuts[-1] - 2:], cuts[-1] - 2, flush=True)
+    assert n_applied(restored) == len(batch)
+    assert same_state(actions_state(restored), actions_state(want_core))
+
+
+def test_a_checkpoint_cut_short_after_its_account_chunks_loses_and_repeats_nothing() -> None:
+    (batch,) = bot_messages(5, 1, 30)
+    in_order, arrival = interleaved_halves(batch)
+    want_core = PartitionCore(3, SMALL)
+    feed_actions(want_core, in_order, 0, flush=True)
+    core = PartitionCore(3, SMALL)
+    c1, c2 = len(arrival) // 3, 2 * len(arrival) // 3
+    feed_actions(core, arrival[:c1], 0)
+    log = dict(core.checkpoint())  # complete; the source commits c1 - 1
+    feed_actions(core, arrival[c1:c2], c1)
+    entries = core.checkpoint()
+    assert buffered(core) and entries[0][0].startswith("acct:")
+    n_chunks = sum(key.startswith("acct:") for key, _ in entries)
+    log.update(entries[:n_chunks])  # the crash: only the account chunks (with their buffers) were written
+    restored = PartitionCore.restore(3, log, SMALL)
+    feed_actions(restored, arrival[c1:], c1, flush=True)  # replay from the last commit
+    assert n_applied(restored) == len(batch)
+    assert same_state(actions_state(restored), actions_state(want_core))
 
 
 def test_events_to_actions_to_a_bot_flag_end_to_end() -> None:
@@ -1123,12 +1397,16 @@ def test_events_to_actions_to_a_bot_flag_end_to_end() -> None:
         dst.step_actions(res.actions, np.full(len(res.actions), m), np.arange(len(res.actions)))
         raised += [dst.table.ids[a] for a, _ in dst.raised]
     assert raised == ["bot"]
+    b = dst.table.index["bot"]
+    assert 0 < int(dst.table.I["bots"][K.N_ACT, b]) < len(acts)  # the newest 600 s still wait
+    dst.flush_actions()
+    assert dst.raised == []
     for core in src:
         assert all(core.score(a).flags == [] for a in core.all_accounts())
-    b = dst.table.index["bot"]
     rec = dst.score(b)
     (flag,) = rec.flags
     assert flag.kind == "bot" and flag.reasons[0].startswith("acts every 60 s +/- 1 s")
     assert flag.first_ts == acts[30].ts
+    assert flag.last_ts == acts[-1].ts
     assert rec.counts["actions"] == len(acts)
     assert rec.authenticity < 100

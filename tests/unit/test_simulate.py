@@ -45,7 +45,7 @@ def test_world_is_valid_wire_data_in_event_time_order(mixed: object) -> None:
 
 
 def test_like_rate_falls_with_size() -> None:
-    w = simulate("organic", 2, scale=2.0, days=1.5)
+    w = simulate("organic", 2, scale=4.0, days=1.5)  # enough large creators for a stable median
     followers = {p["account_id"]: p["followers"] for p in w.profiles}
     likes: dict[str, int] = defaultdict(int)
     posts: dict[str, int] = defaultdict(int)
