@@ -90,7 +90,8 @@ class BotParams:
     session_s: float = 1_800.0  # a longer gap ends a session (not part of the pace statistics)
     fast_s: float = 1.0  # actions closer than this are faster than a human
     threshold: float = 0.75
-    lateness_s: float = 600.0  # actions wait this long behind the newest one, to be applied in event-time order
+    lateness_s: float = 600.0  # actions wait this long behind the sources' watermark, for event-time order
+    sources: int = 1  # events partitions that forward actions: all must be heard from before any is applied
 
     def vector(self) -> np.ndarray:
         p = np.zeros(k.N_P)

@@ -8,6 +8,7 @@ hashing input), and runs every detector's kernel over the whole batch.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -98,8 +99,9 @@ class ActionBuffer:
     def append(self, actor: np.ndarray, rows: ActionBatch) -> None:
         if len(rows):
             self.actor = np.concatenate([self.actor, actor])
-            self.rows = ActionBatch(self.rows.actors + rows.actors,
-                                    *(np.concatenate([getattr(self.rows, k), getattr(rows, k)]) for k in _COLS))
+            cat = {k: np.concatenate([getattr(self.rows, k), getattr(rows, k)]) for k in _COLS}
+            self.rows = ActionBatch(self.rows.actors + rows.actors, cat["ts"], cat["kind"], cat["target_h"],
+                                    cat["sim"], cat["tflags"], cat["event_h"])
 
     def pop_until(self, upto: float) -> tuple[np.ndarray, ActionBatch]:
         """The buffered actions timed at or before ``upto``, in (time, event id) order; they leave the buffer."""
@@ -112,21 +114,23 @@ class ActionBuffer:
         self.actor, self.rows = self.actor[rest], self.rows.take(rest)
         return out
 
-    def chunk_extra(self, c: int, watermark: float) -> dict[str, np.ndarray]:
+    def chunk_extra(self, c: int, sources: Mapping[int, float]) -> dict[str, np.ndarray]:
         """The buffered actions of the accounts of chunk ``c``, as arrays for its checkpoint record."""
         rows = np.flatnonzero((self.actor >> CHUNK_SHIFT) == c)
         return {"abuf": np.frombuffer(encode_actions(self.rows.take(rows)), dtype=np.uint8),
-                "abuf_actor": self.actor[rows], "abuf_watermark": np.asarray([watermark])}
+                "abuf_actor": self.actor[rows], "abuf_sources": np.asarray(list(sources), dtype=np.int64),
+                "abuf_watermarks": np.asarray(list(sources.values()), dtype=np.float64)}
 
-    def load_chunks(self, extras: Mapping[int, Mapping[str, np.ndarray]]) -> float:
-        """Rebuild the buffer from restored chunks; returns the newest watermark among them."""
-        watermark = -np.inf
+    def load_chunks(self, extras: Mapping[int, Mapping[str, np.ndarray]]) -> dict[int, float]:
+        """Rebuild the buffer from restored chunks; returns the newest watermark of each source among them."""
+        sources: dict[int, float] = {}
         for c in sorted(extras):
             x = extras[c]
             if "abuf" in x:
                 self.append(x["abuf_actor"].astype(np.int64), decode_actions(x["abuf"].tobytes()))
-                watermark = max(watermark, float(x["abuf_watermark"][0]))
-        return watermark
+                for src, wm in zip(x["abuf_sources"].tolist(), x["abuf_watermarks"].tolist(), strict=True):
+                    sources[src] = max(sources.get(src, -np.inf), wm)
+        return sources
 
 
 _COLS = ("ts", "kind", "target_h", "sim", "tflags", "event_h")
@@ -169,7 +173,9 @@ class PartitionCore:
         self.dedup = DedupFilter(self.params.dedup_capacity)
         self.action_dedup = DedupFilter(self.params.dedup_capacity)
         self.abuf = ActionBuffer()
-        self.awatermark = -np.inf
+        self.awatermark = -np.inf  # min over source partitions of their newest event time (src_wm)
+        self.src_wm: dict[int, float] = {}
+        self.max_event_ts = -np.inf  # newest event time processed on this partition (its source watermark)
         self.pod_edges = PodEdges(self.params.pods)
         self.profile_model = ProfileModel.load()
         #: highest source offset reflected, per source topic (events, profiles, actions), restored ones included
@@ -216,7 +222,9 @@ class PartitionCore:
         # pairs are idempotent by source position, so replays need no chunk-offset test here
         targets = [e.target_id for e in events]
         pod_pairs = self.pod_edges.update(kind, ts, actors, targets, [e.post_id for e in events], pos, keep)
+        self.max_event_ts = max(self.max_event_ts, float(ts.max()))
         actions = self._actions(events, kind, ts, actors, targets, hashes, keep)
+        actions = dataclasses.replace(actions, source=self.partition, watermark=self.max_event_ts)
         self.applied[TOPIC_EVENTS] = max(int(self.applied[TOPIC_EVENTS]), int(off.max()))
         self.processed[TOPIC_EVENTS] = max(int(self.processed[TOPIC_EVENTS]), int(off.max()))
         return StepResult(np.unique(target[applied]), new_flags, int(applied.sum()), int((~keep).sum()),
@@ -243,11 +251,14 @@ class PartitionCore:
         """Take actions of actors on this partition (from the actions topic); returns the touched accounts.
 
         An actor's actions come from every partition, interleaved in whatever order the workers forwarded them,
-        while the pace of its actions must be read in event time. So actions wait in a buffer until the
-        partition's event-time watermark (the newest action time seen) has passed them by
-        ``bots.lateness_s``, and are applied in (time, event id) order; later stragglers still count, without a
-        gap. The buffer is part of the checkpoint, and buffering an action dirties its actor's chunk, so the
-        chunk's covered offset includes it and a replay after a restore does not take it twice.
+        while the pace of its actions must be read in event time. Each batch carries its source partition's
+        watermark (the newest event time that partition has processed; sources send one, maybe empty, batch to
+        every partition after each of their batches, and an idle one reports itself idle with an infinite
+        watermark). Actions wait in a buffer until every source (``bots.sources``) has been heard from and the
+        oldest of their watermarks has passed them by ``bots.lateness_s``, and are applied in (time, event id)
+        order; stragglers still count, without a gap. The buffer is part of the checkpoint, and buffering an
+        action dirties its actor's chunk, so the chunk's covered offset includes it and a replay after a restore
+        does not take it twice.
         """
         self.raised = []
         if len(batch):
@@ -258,10 +269,19 @@ class PartitionCore:
             take = np.flatnonzero(keep & (off > self.table.chunk_off[TOPIC_ACTIONS][actor >> CHUNK_SHIFT]))
             self.table.dirty[np.unique(actor[take] >> CHUNK_SHIFT)] = True
             self.abuf.append(actor[take], batch.take(take))
-            self.awatermark = max(self.awatermark, float(batch.ts.max()))
+        if len(batch) or batch.watermark > -np.inf:  # +inf: the source went idle
+            wm = batch.watermark if batch.watermark > -np.inf else float(batch.ts.max())
+            self.src_wm[batch.source] = max(self.src_wm.get(batch.source, -np.inf), wm)
+            self._update_watermark()
+        if len(batch):
             self.applied[TOPIC_ACTIONS] = max(int(self.applied[TOPIC_ACTIONS]), int(off.max()))
             self.processed[TOPIC_ACTIONS] = max(int(self.processed[TOPIC_ACTIONS]), int(off.max()))
         return self._release(self.awatermark - self.params.bots.lateness_s)
+
+    def _update_watermark(self) -> None:
+        # until every source has been heard from, one that has not could still send older actions
+        heard = len(self.src_wm) >= self.params.bots.sources
+        self.awatermark = min(self.src_wm.values()) if heard else -np.inf
 
     def flush_actions(self) -> np.ndarray:
         """Apply every buffered action now (the end of a replay)."""
@@ -375,7 +395,7 @@ class PartitionCore:
         covered = tuple(int(x) for x in self.applied)
         # buffered actions go with their actor's chunk: a chunk and the actions it has taken but not applied
         # are written (or lost) together
-        out = [(f"acct:{c:08d}", self.table.dump_chunk(c, covered, self.abuf.chunk_extra(c, self.awatermark)))
+        out = [(f"acct:{c:08d}", self.table.dump_chunk(c, covered, self.abuf.chunk_extra(c, self.src_wm)))
                for c in self.table.dirty_chunks()]
         out += [(f"dedup:{s:06d}", self.dedup.dump_segment(s)) for s in self.dedup.dirty_segments()]
         out += [(f"adedup:{s:06d}", self.action_dedup.dump_segment(s)) for s in self.action_dedup.dirty_segments()]
@@ -389,7 +409,8 @@ class PartitionCore:
                 ) -> PartitionCore:
         core = cls(partition, params)
         extras = core.table.load_chunks(v for k, v in blobs.items() if k.startswith("acct:"))
-        core.awatermark = core.abuf.load_chunks(extras)
+        core.src_wm = core.abuf.load_chunks(extras)
+        core._update_watermark()
         core.dedup.load_segments(v for k, v in blobs.items() if k.startswith("dedup:"))
         core.action_dedup.load_segments(v for k, v in blobs.items() if k.startswith("adedup:"))
         core.pod_edges.restore(blobs)

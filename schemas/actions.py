@@ -28,13 +28,17 @@ class ActionBatch:
     sim: np.ndarray  # uint64 SimHash of the comment text, 0 without text
     tflags: np.ndarray  # uint8 text flags
     event_h: np.ndarray  # uint64 FNV-1a of event_id (the actor side drops re-sent duplicates)
+    #: the events partition these actions come from, and the newest event time it has processed: the actor
+    #: side applies actions in event-time order up to the oldest such watermark among its sources
+    source: int = 0
+    watermark: float = float("-inf")
 
     def __len__(self) -> int:
         return len(self.actors)
 
     def take(self, idx: np.ndarray) -> ActionBatch:
         return ActionBatch([self.actors[i] for i in idx.tolist()], self.ts[idx], self.kind[idx], self.target_h[idx],
-                           self.sim[idx], self.tflags[idx], self.event_h[idx])
+                           self.sim[idx], self.tflags[idx], self.event_h[idx], self.source, self.watermark)
 
     @staticmethod
     def empty() -> ActionBatch:
@@ -51,7 +55,8 @@ def encode_actions(batch: ActionBatch) -> bytes:
     ends = np.cumsum([len(b) for b in encoded], dtype=np.int64) if encoded else np.zeros(0, np.int64)
     buf = io.BytesIO()
     np.savez(buf, allow_pickle=False, format=np.asarray([FORMAT]), actor_buf=np.frombuffer(b"".join(encoded),
-             dtype=np.uint8), actor_ends=ends, **{k: getattr(batch, k) for k in _ARRAYS})
+             dtype=np.uint8), actor_ends=ends, source=np.asarray([batch.source], dtype=np.int64),
+             watermark=np.asarray([batch.watermark], dtype=np.float64), **{k: getattr(batch, k) for k in _ARRAYS})
     return buf.getvalue()
 
 
@@ -78,7 +83,7 @@ def _from_arrays(arrays: dict[str, np.ndarray]) -> ActionBatch:
     missing = [k for k in (*_ARRAYS, "actor_buf", "actor_ends") if k not in arrays]
     if missing:
         raise ValueError(f"actions message lacks {', '.join(missing)}")
-    if any(arrays[k].ndim != 1 for k in (*_ARRAYS, "actor_buf", "actor_ends")):
+    if any(arrays[k].ndim != 1 for k in (*_ARRAYS, "actor_buf", "actor_ends", "source", "watermark") if k in arrays):
         raise ValueError("actions arrays must be one-dimensional")
     ends = arrays["actor_ends"].astype(np.int64)
     n = ends.shape[0]
@@ -92,4 +97,10 @@ def _from_arrays(arrays: dict[str, np.ndarray]) -> ActionBatch:
         actors = [raw[s:e].decode() for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
     except UnicodeDecodeError:
         raise ValueError("actor id is not UTF-8") from None
-    return ActionBatch(actors, *(arrays[k].astype(_DTYPES[k]) for k in _ARRAYS))
+    source = arrays.get("source", np.zeros(1, np.int64))
+    watermark = arrays.get("watermark", np.full(1, -np.inf))
+    if source.shape != (1,) or watermark.shape != (1,):
+        raise ValueError("source and watermark must hold one value each")
+    cols = {k: arrays[k].astype(_DTYPES[k]) for k in _ARRAYS}
+    return ActionBatch(actors, cols["ts"], cols["kind"], cols["target_h"], cols["sim"], cols["tflags"], cols["event_h"],
+                       int(source[0]), float(watermark[0]))

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     pod_link_share: float = Field(default=0.6, gt=0, le=1.0,
                                   description="share of a pod's other members each member must be linked to")
 
+    stream_actions: bool = Field(
+        default=False,
+        description="forward actions to their actors' partitions for the streaming bot and audience detectors "
+                    "(experimental: its crash-recovery test does not pass yet; offline replay always runs them)")
+
     # --- API ---------------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

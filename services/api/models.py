@@ -16,6 +16,25 @@ class FlagPublic(BaseModel):
     evidence: dict[str, Any]
 
 
+class AudienceMixPublic(BaseModel):
+    sampled: int = Field(description="accounts in the uniform sample")
+    real: float
+    mass_follower: float = Field(description="follow 1,500+ accounts")
+    influencer: float = Field(description="have 5,000+ followers")
+    suspicious: float = Field(description="flagged bots or fake-looking profiles")
+    unknown: float = Field(description="no profile seen")
+
+
+class AudiencePublic(BaseModel):
+    engagers: AudienceMixPublic = Field(description="who liked and commented")
+    followers: AudienceMixPublic = Field(description="who followed (in the stream)")
+    suspicious_engagers: float | None = Field(description="share of engagers with a known profile that are suspicious")
+    suspicious_followers: float | None
+    non_follower_engagers: float | None = Field(description="share of engagers not among the followers seen")
+    points: int = Field(description="authenticity points lost to the audience")
+    reasons: list[str]
+
+
 class AccountPublic(BaseModel):
     account_id: str
     authenticity: int = Field(ge=0, le=100, description="100 = nothing suspicious seen")
@@ -26,6 +45,7 @@ class AccountPublic(BaseModel):
     updated_at: float = Field(description="event time of the newest event reflected (epoch s)")
     pods: list[str] = Field(default_factory=list,
                             description="ids of the active engagement pods the account is a member of, sorted")
+    audience: AudiencePublic | None = Field(default=None, description="audience quality of a creator")
 
 
 class AccountsPublic(BaseModel):

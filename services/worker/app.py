@@ -173,6 +173,10 @@ class WorkerRuntime:
 
     async def _checkpoint(self) -> None:
         owned = self.owned()
+        idle_s = max(10.0, 5 * self.settings.checkpoint_interval_s)
+        for p, beats in self.proc.heartbeats(sorted(owned if owned is not None else self.proc.cores), idle_s).items():
+            for beat in beats:
+                self.actions_topic.send_soon(key=None, value=encode_actions(beat), partition=p)
         if owned is not None:
             self.revoke(set(self.proc.cores) - owned)
         cuts = self.proc.checkpoint()

@@ -6,6 +6,7 @@ The Faust agent (:mod:`services.worker.app`) and the tests drive it with :class:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import time
 from collections import defaultdict
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detectors.audience import CATEGORIES, GlobalQuality
-from detectors.bots import partitions_of
+from detectors.bots import BotParams, partitions_of
 from detectors.core import CoreParams, PartitionCore
 from detectors.engagement import RateParams
 from detectors.pods import PodParams
@@ -60,6 +61,7 @@ def core_params(settings: Settings) -> CoreParams:
                         baseline_halflife_windows=settings.baseline_halflife_windows,
                         warmup_windows=settings.warmup_windows, min_count=settings.spike_min_count,
                         ratio=settings.spike_ratio, z=settings.spike_z),
+        bots=BotParams(sources=settings.partitions),
         pods=PodParams(early_s=settings.pod_early_s, pair_capacity=settings.pod_pair_capacity,
                        post_capacity=settings.pod_post_capacity, min_size=settings.pod_min_size,
                        link_share=settings.pod_link_share),
@@ -85,6 +87,8 @@ class BatchProcessor:
         self.profiles_topic = settings.topic("profiles")
         self.actions_topic = settings.topic("actions")
         self.cores: dict[int, PartitionCore] = {}
+        self.last_events: dict[int, float] = {}  # wall time of the last events batch per owned partition
+        self.first_owned: dict[int, float] = {}  # wall time a partition was first seen owned here
         #: audience categories of every partition's accounts (the actor-quality topic), for scoring creators
         self.quality = GlobalQuality()
 
@@ -98,6 +102,8 @@ class BatchProcessor:
     def revoke(self, partitions: Sequence[int]) -> None:
         for p in partitions:
             self.cores.pop(p, None)
+            self.last_events.pop(p, None)
+            self.first_owned.pop(p, None)
 
     def process(self, msgs: Sequence[InMessage]) -> Outputs:
         """Decode, validate and apply messages (every partition must be installed)."""
@@ -144,12 +150,14 @@ class BatchProcessor:
             if p in ev:
                 items, offs, subs = ev[p]
                 res = core.step_events(items, offs, subs)
+                self.last_events[p] = time.monotonic()
                 touched.append(res.touched)
                 out.pod_pairs.extend(res.pod_pairs)
-                if len(res.actions):
-                    dest = partitions_of(res.actions.actors, self.settings.partitions)
-                    for q in np.unique(dest).tolist():
-                        out.actions.setdefault(q, []).append(res.actions.take(np.flatnonzero(dest == q)))
+                # every partition hears from this one (its actions, or just its watermark), so actors' actions
+                # can be put back in event-time order there
+                dest = partitions_of(res.actions.actors, self.settings.partitions)
+                for q in range(self.settings.partitions if self.settings.stream_actions else 0):
+                    out.actions.setdefault(q, []).append(res.actions.take(np.flatnonzero(dest == q)))
                 if res.duplicates:
                     metrics.DUPLICATES.inc(res.duplicates)
                 for kname, n in zip(EVENT_KINDS, res.kind_counts, strict=True):
@@ -188,6 +196,27 @@ class BatchProcessor:
         return [Alert(alert_id=f"{score.account_id}:{f.kind}:{f.first_ts:.3f}", account_id=score.account_id,
                       flag=f, authenticity=score.authenticity, raised_at=f.first_ts)
                 for f in score.flags if f.kind == kind]
+
+    def heartbeats(self, owned: Sequence[int], idle_after_s: float) -> dict[int, list[ActionBatch]]:
+        """Watermarks of the owned partitions for every partition (empty action batches), so that actors'
+        partitions can apply actions in event-time order. A partition without events for ``idle_after_s`` wall
+        seconds (since its last events, or since it was first owned here) reports an infinite watermark: it
+        no longer holds the others back, and what it sends later counts as late."""
+        now = time.monotonic()
+        out: dict[int, list[ActionBatch]] = {}
+        for p in owned if self.settings.stream_actions else ():
+            since = self.last_events.get(p, self.first_owned.setdefault(p, now))
+            core = self.cores.get(p)
+            if now - since >= idle_after_s:
+                wm = np.inf
+            elif core is not None:
+                wm = core.max_event_ts
+            else:
+                continue  # just assigned, nothing processed yet: not heard from (it holds the others back)
+            beat = dataclasses.replace(ActionBatch.empty(), source=p, watermark=wm)
+            for q in range(self.settings.partitions):
+                out.setdefault(q, []).append(beat)
+        return out
 
     def checkpoint(self) -> dict[int, list[tuple[str, bytes]]]:
         """What changed since the last checkpoint, per partition, in write order."""

@@ -260,3 +260,18 @@ def test_bad_pods_records_are_counted_and_skipped(client: tuple[TestClient, Scor
     # a retired record needs no member stats (nobody gets a flag from it)
     publish(view, good.model_copy(update={"active": False, "member_stats": []}))
     assert view.bad_records == len(bad_values) and view.pods_of == {}
+
+
+def test_account_shows_its_audience_and_the_points_it_costs(client: tuple[TestClient, ScoresView]) -> None:
+    c, view = client
+    from schemas.wire import Audience, AudienceMix
+
+    mix = AudienceMix(sampled=16, real=0.25, mass_follower=0.0, influencer=0.0, suspicious=0.625, unknown=0.125)
+    aud = Audience(engagers=mix, followers=mix, suspicious_engagers=0.714, suspicious_followers=None,
+                   non_follower_engagers=0.9, points=31, reasons=["71% of a sample of 14 likers and commenters ..."])
+    rec = record("buyer", flagged=False).model_copy(update={"audience": aud, "authenticity": 100 - 31})
+    view.apply(rec)
+    body = c.get("/v1/accounts/buyer").json()
+    assert body["authenticity"] == 69 and body["audience"]["points"] == 31
+    assert body["audience"]["engagers"]["suspicious"] == 0.625 and body["audience"]["reasons"] == aud.reasons
+    assert c.get("/v1/accounts/acct01").json()["audience"] is None

@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from schemas.wire import ScoreRecord
 from services.api.deps import SettingsDep, ViewDep
-from services.api.models import AccountPublic, AccountsPublic, FlagPublic
+from services.api.models import AccountPublic, AccountsPublic, AudiencePublic, FlagPublic
 from services.api.view import ScoresView
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
@@ -22,7 +22,8 @@ def to_public(rec: ScoreRecord, pods: list[str]) -> AccountPublic:
     return AccountPublic(
         account_id=rec.account_id, authenticity=rec.authenticity, flagged=bool(rec.flags),
         flags=[FlagPublic(**f.model_dump()) for f in rec.flags], counts=rec.counts,
-        followers=rec.followers, updated_at=rec.updated_at, pods=pods)
+        followers=rec.followers, updated_at=rec.updated_at, pods=pods,
+        audience=AudiencePublic(**rec.audience.model_dump()) if rec.audience is not None else None)
 
 
 def merged(view: ScoresView, account_id: str) -> AccountPublic | None:
