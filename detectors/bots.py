@@ -38,6 +38,7 @@ import numpy as np
 from detectors.base import ActionColumns, EventColumns, ProfileColumns
 from detectors.ids import hash_ids
 from detectors.kernels import bots as k
+from detectors.reasons import duration
 from detectors.state import CHUNK_SHIFT, AccountTable, BlockSpec
 from schemas.wire import FlagKind, FlagRecord
 
@@ -99,14 +100,6 @@ class BotParams:
         return p
 
 
-def _duration(s: float) -> str:
-    if s < 90:
-        return f"{s:.0f} s"
-    if s < 5_400:
-        return f"{s / 60:.0f} min"
-    return f"{s / 3_600:.1f} h"
-
-
 class BotDetector:
     """The ``bots`` block: per-actor behaviour and profile evidence, and the ``bot`` flag."""
 
@@ -151,7 +144,7 @@ class BotDetector:
         nc = int(I[k.N_COMMENT])
         if bits & (k.E_REGULAR | k.E_EVEN):
             what = "acts every" if bits & k.E_REGULAR else "keeps an even pace: every"
-            reasons.append(f"{what} {_duration(mean)} +/- {_duration(sd)} within sessions ({n_gaps:,} gaps)")
+            reasons.append(f"{what} {duration(mean)} +/- {duration(sd)} within sessions ({n_gaps:,} gaps)")
         if bits & k.E_SLEEPLESS:
             reasons.append(f"active around the clock: in {hours} of the 24 hours of the day over {days} days, "
                            "never sleeping")

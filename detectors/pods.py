@@ -32,6 +32,7 @@ import numpy as np
 
 from detectors.ids import hash_ids
 from detectors.kernels import pods as K
+from detectors.reasons import duration
 from detectors.scoring import authenticity
 from schemas.wire import FlagRecord, PairSummary, PodMember, PodRecord, ScoreRecord
 
@@ -78,14 +79,6 @@ def median_from_hist(hist: Sequence[int], early_s: float) -> float:
     return float(edges[-1])
 
 
-def _duration(s: float) -> str:
-    if s < 90:
-        return f"{s:.0f} s"
-    if s < 5_400:
-        return f"{s / 60:.0f} min"
-    return f"{s / 3_600:.1f} h"
-
-
 def pod_flag(pod: PodRecord, account_id: str, others: Iterable[PodRecord] = ()) -> FlagRecord:
     """The ``pod`` flag of one member, with reasons a brand can read and the evidence behind them."""
     me = next(m for m in pod.member_stats if m.account_id == account_id)
@@ -96,7 +89,7 @@ def pod_flag(pod: PodRecord, account_id: str, others: Iterable[PodRecord] = ()) 
         f"engaged early on other members' posts {me.engaged} times and received {me.received} early "
         f"engagements from them; repeated early engagement with {me.partners} of the {n_other} members, "
         f"{me.reciprocal} of them both ways",
-        f"inside the pod, engagement comes a median {_duration(pod.median_delay_s)} after posting",
+        f"inside the pod, engagement comes a median {duration(pod.median_delay_s)} after posting",
     ]
     also = [p.pod_id for p in others if p.pod_id != pod.pod_id]
     if also:
@@ -425,7 +418,7 @@ class PodGraph:
         reasons = [
             f"{n} creators engage each other's posts early and repeatedly: {n_recip} of {n * (n - 1) // 2} "
             f"pairs do so both ways",
-            f"{total} early likes and comments inside the group, a median {_duration(med)} after posting",
+            f"{total} early likes and comments inside the group, a median {duration(med)} after posting",
         ]
         return PodRecord(pod_id=pod_id_of(ms), members=ms, score=round(0.5 + 0.5 * density, 3), first_ts=first,
                          last_ts=last_ts, reciprocal_pairs=n_recip, directed_pairs=directed,
