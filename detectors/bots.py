@@ -39,7 +39,7 @@ from detectors.base import ActionColumns, EventColumns, ProfileColumns
 from detectors.ids import hash_ids
 from detectors.kernels import bots as k
 from detectors.reasons import duration
-from detectors.state import CHUNK_SHIFT, AccountTable, BlockSpec
+from detectors.state import CHUNK_SHIFT, TOPIC_PROFILES, AccountTable, BlockSpec
 from schemas.wire import FlagKind, FlagRecord
 
 #: Common generic comments of engagement bots and comment pods (normalized: lower case, words only).
@@ -120,9 +120,11 @@ class BotDetector:
                             batch.apply, table.F[self.name], table.I[self.name], self._p, table.dirty, CHUNK_SHIFT)
 
     def update_profiles(self, batch: ProfileColumns, table: AccountTable) -> np.ndarray:
-        return k.profile_update(batch.account, batch.fake, batch.following.astype(np.float64), batch.ts,  # type: ignore[no-any-return]
-                                table.F[self.name], table.I[self.name], self.params.threshold, table.dirty,
-                                CHUNK_SHIFT)
+        # as the rate detector: a snapshot a restored chunk already reflects is not applied again
+        new = batch.offset > table.chunk_off[TOPIC_PROFILES][batch.account >> CHUNK_SHIFT]
+        return k.profile_update(batch.account[new], batch.fake[new],  # type: ignore[no-any-return]
+                                batch.following[new].astype(np.float64), batch.ts[new], table.F[self.name],
+                                table.I[self.name], self.params.threshold, table.dirty, CHUNK_SHIFT)
 
     def score(self, table: AccountTable, a: int) -> float:
         return float(table.F[self.name][k.SCORE, a])
