@@ -8,7 +8,6 @@ hashing input), and runs every detector's kernel over the whole batch.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -204,10 +203,12 @@ class PartitionCore:
         sub = np.asarray(index_in_msg if index_in_msg is not None else np.arange(n), dtype=np.int64)
         kind = np.fromiter((_KIND_CODE[e.kind] for e in events), dtype=np.int8, count=n)
         ts = np.fromiter((e.ts for e in events), dtype=np.float64, count=n)
-        target = self.table.intern([e.target_id for e in events])
+        targets = [e.target_id for e in events]
+        target = self.table.intern(targets)
         hashes = hash_ids([e.event_id for e in events])
         actors = [e.actor_id for e in events]
-        actor_h = hash_ids(actors)
+        # each id hashed once per batch: the audience samples, the pod pairs and the actions share them
+        actor_h, target_h = hash_ids(actors), hash_ids(targets)
         pos = (off << POS_SHIFT) | sub
         keep = self.dedup.keep(hashes, pos)
         cols = EventColumns(kind=kind, ts=ts, target=target, offset=off, keep=keep, actor_h=actor_h)
@@ -220,19 +221,17 @@ class PartitionCore:
                     if mask[a] & (1 << bit):
                         new_flags.append((int(a), fk))
         # pairs are idempotent by source position, so replays need no chunk-offset test here
-        targets = [e.target_id for e in events]
-        pod_pairs = self.pod_edges.update(kind, ts, actors, targets, [e.post_id for e in events], pos, keep)
+        pod_pairs = self.pod_edges.update(kind, ts, actors, targets, actor_h, target_h,
+                                          [e.post_id for e in events], pos, keep)
         self.max_event_ts = max(self.max_event_ts, float(ts.max()))
-        actions = self._actions(events, kind, ts, actors, targets, hashes, keep)
-        actions = dataclasses.replace(actions, source=self.partition, watermark=self.max_event_ts)
+        actions = self._actions(events, kind, ts, actors, target_h, hashes, keep)
         self.applied[TOPIC_EVENTS] = max(int(self.applied[TOPIC_EVENTS]), int(off.max()))
         self.processed[TOPIC_EVENTS] = max(int(self.processed[TOPIC_EVENTS]), int(off.max()))
         return StepResult(np.unique(target[applied]), new_flags, int(applied.sum()), int((~keep).sum()),
                           np.bincount(kind, minlength=len(EVENT_KINDS)), float(ts.max()), pod_pairs, actions)
 
-    @staticmethod
-    def _actions(events: Sequence[EngagementEvent], kind: np.ndarray, ts: np.ndarray, actors: list[str],
-                 targets: list[str], event_h: np.ndarray, keep: np.ndarray) -> ActionBatch:
+    def _actions(self, events: Sequence[EngagementEvent], kind: np.ndarray, ts: np.ndarray, actors: list[str],
+                 target_h: np.ndarray, event_h: np.ndarray, keep: np.ndarray) -> ActionBatch:
         """The kept likes, comments, follows and unfollows, as columns for the actors' partitions.
 
         Every kept event is forwarded, replays included: the actor side drops what it has seen by event id.
@@ -243,8 +242,8 @@ class PartitionCore:
         tflags = np.zeros(len(events), dtype=np.uint8)
         if texted:
             sim[texted], tflags[texted] = fingerprint_texts([events[i].text or "" for i in texted])
-        return ActionBatch([actors[i] for i in idx.tolist()], ts[idx], kind[idx], hash_ids([targets[i] for i in idx]),
-                           sim[idx], tflags[idx], event_h[idx])
+        return ActionBatch([actors[i] for i in idx.tolist()], ts[idx], kind[idx], target_h[idx], sim[idx],
+                           tflags[idx], event_h[idx], self.partition, self.max_event_ts)
 
     def step_actions(self, batch: ActionBatch, offsets: Sequence[int] | np.ndarray,
                      index_in_msg: Sequence[int] | np.ndarray) -> np.ndarray:

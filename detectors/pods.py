@@ -145,9 +145,13 @@ class PodEdges:
         self._orphans: list[str] = []  # checkpoint keys of a previous, larger layout, to overwrite empty
 
     def update(self, kind: np.ndarray, ts: np.ndarray, actors: Sequence[str], targets: Sequence[str],
-               posts: Sequence[str | None], pos: np.ndarray, keep: np.ndarray) -> list[PairSummary]:
-        """Apply a batch (in order); the current summary of every repeated pair it changed."""
-        ev, keys = K.early_pairs(kind, ts, _ids_hash(actors), _ids_hash(targets), _ids_hash(posts), pos, keep,
+               actor_h: np.ndarray, target_h: np.ndarray, posts: Sequence[str | None], pos: np.ndarray,
+               keep: np.ndarray) -> list[PairSummary]:
+        """Apply a batch (in order); the current summary of every repeated pair it changed.
+
+        ``actor_h`` and ``target_h`` are :func:`detectors.ids.hash_ids` of ``actors`` and ``targets``.
+        """
+        ev, keys = K.early_pairs(kind, ts, actor_h, target_h, _ids_hash(posts), pos, keep,
                                  self._edges, self._pvec, self.tk, self.tt, self.tq, self.t_dirty, self.pk, self.pf,
                                  self.pi, self.ph, self.p_dirty, self.state)
         if ev.shape[0] == 0:

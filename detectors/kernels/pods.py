@@ -273,29 +273,20 @@ def _grow(seed_u: int, seed_v: int, indptr: np.ndarray, indices: np.ndarray, sha
                     new[n_new] = y
                     n_new += 1
     # prune members linked to fewer than `share` of the others, all of the weakest at once
+    deg = np.empty(members.shape[0], dtype=np.int64)
     while size > 0:
-        worst = size
         for j in range(size):
             x = members[j]
-            deg = 0
+            deg[j] = 0
             for e in range(indptr[x], indptr[x + 1]):
                 if in_g[indices[e]]:
-                    deg += 1
-            if deg < worst:
-                worst = deg
+                    deg[j] += 1
+        worst = deg[:size].min()
         if worst >= share * (size - 1) - 1e-9:
             break
         k = 0
-        drop = np.zeros(size, dtype=np.bool_)
-        for j in range(size):
-            x = members[j]
-            deg = 0
-            for e in range(indptr[x], indptr[x + 1]):
-                if in_g[indices[e]]:
-                    deg += 1
-            drop[j] = deg == worst
-        for j in range(size):
-            if drop[j]:
+        for j in range(size):  # in_g changes only after every degree was read above
+            if deg[j] == worst:
                 in_g[members[j]] = False
             else:
                 members[k] = members[j]

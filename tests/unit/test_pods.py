@@ -47,7 +47,8 @@ def feed(pe: PodEdges, evs: Sequence[PodEvent]) -> list[naive.SummaryTuple]:
     """One batch through :meth:`PodEdges.update`, summaries as plain tuples."""
     out = pe.update(np.asarray([e.kind for e in evs], dtype=np.int8).reshape(-1),
                     np.asarray([e.ts for e in evs], dtype=np.float64).reshape(-1),
-                    [e.actor for e in evs], [e.target for e in evs], [e.post for e in evs],
+                    [e.actor for e in evs], [e.target for e in evs], hash_ids([e.actor for e in evs]),
+                    hash_ids([e.target for e in evs]), [e.post for e in evs],
                     np.asarray([e.pos for e in evs], dtype=np.int64).reshape(-1),
                     np.asarray([e.keep for e in evs], dtype=np.bool_).reshape(-1))
     return [as_tuple(s) for s in out]
@@ -467,11 +468,13 @@ def test_checkpoint_after_restore_same_table_keeps_every_pair() -> None:
 def test_restore_into_a_table_smaller_than_the_checkpoint_returns() -> None:
     script = textwrap.dedent("""
         import numpy as np
+        from detectors.ids import hash_ids
         from detectors.pods import PodEdges, PodParams
         n = 10_000
         a = PodEdges(PodParams(pair_capacity=1 << 14, post_capacity=8192))
+        actors, targets = ["t"] + [f"a{i}" for i in range(n)], ["t"] * (n + 1)
         a.update(np.asarray([4] + [0] * n, dtype=np.int8), np.asarray([0.0] + [1.0] * n),
-                 ["t"] + [f"a{i}" for i in range(n)], ["t"] * (n + 1), ["p"] * (n + 1),
+                 actors, targets, hash_ids(actors), hash_ids(targets), ["p"] * (n + 1),
                  np.arange(n + 1, dtype=np.int64), np.ones(n + 1, dtype=np.bool_))
         b = PodEdges(PodParams(pair_capacity=8192, post_capacity=8192))
         b.restore(dict(a.checkpoint()))
