@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.structs import TopicPartition
 
 from services.settings import Settings
 
@@ -90,3 +92,13 @@ async def partitions_of(settings: Settings, topic: str) -> list[int]:
         if desc["topic"] == topic and not desc.get("error_code"):
             return sorted(p["partition"] for p in desc["partitions"])
     return []
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str, poll_s: float = 0.5) -> list[TopicPartition]:
+    """Every partition of ``topic`` as a started consumer's metadata gives them, waiting until it exists."""
+    parts = consumer.partitions_for_topic(topic)
+    while not parts:
+        await asyncio.sleep(poll_s)
+        await consumer._client.force_metadata_update()
+        parts = consumer.partitions_for_topic(topic)
+    return [TopicPartition(topic, p) for p in sorted(parts)]

@@ -30,6 +30,7 @@ from detectors.pods import with_pods
 from schemas.wire import PodRecord, ScoreRecord
 from services import metrics
 from services.settings import Settings
+from services.topics import topic_partitions
 
 log = logging.getLogger("trustream.api")
 
@@ -165,12 +166,7 @@ class ScoresView:
                                         max_partition_fetch_bytes=8 << 20)
             try:
                 await consumer.start()
-                parts = consumer.partitions_for_topic(topic)
-                while not parts:
-                    await asyncio.sleep(0.5)
-                    await consumer._client.force_metadata_update()
-                    parts = consumer.partitions_for_topic(topic)
-                tps = [TopicPartition(topic, p) for p in sorted(parts)]
+                tps = await topic_partitions(consumer, topic)
                 pod_parts = consumer.partitions_for_topic(pods_topic)  # metadata of every topic until assign()
                 if pod_parts:
                     tps += [TopicPartition(pods_topic, p) for p in sorted(pod_parts)]

@@ -14,12 +14,12 @@ import logging
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from aiokafka.structs import TopicPartition
 from pydantic import ValidationError
 
 from detectors.audience import GlobalQuality
 from schemas.wire import ActorQuality
 from services.settings import Settings
+from services.topics import topic_partitions
 
 log = logging.getLogger("trustream.quality")
 
@@ -37,12 +37,7 @@ class QualityFeed:
                                         enable_auto_commit=False, auto_offset_reset="earliest")
             try:
                 await consumer.start()
-                parts = consumer.partitions_for_topic(topic)
-                while not parts:
-                    await asyncio.sleep(0.5)
-                    await consumer._client.force_metadata_update()
-                    parts = consumer.partitions_for_topic(topic)
-                tps = [TopicPartition(topic, p) for p in sorted(parts)]
+                tps = await topic_partitions(consumer, topic)
                 consumer.assign(tps)
                 await consumer.seek_to_beginning(*tps)
                 while True:
