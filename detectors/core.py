@@ -25,7 +25,7 @@ from detectors.pods import PodEdges, PodParams
 from detectors.profiles import ProfileModel, columns_from_snapshots
 from detectors.scoring import authenticity
 from detectors.state import CHUNK_SHIFT, N_TOPICS, TOPIC_ACTIONS, TOPIC_EVENTS, TOPIC_PROFILES, AccountTable
-from schemas.actions import ActionBatch, decode_actions, encode_actions
+from schemas.actions import ActionBatch
 from schemas.wire import EVENT_KINDS, EngagementEvent, PairSummary, ProfileSnapshot, ScoreRecord
 
 _KIND_CODE = {k: i for i, k in enumerate(EVENT_KINDS)}
@@ -89,35 +89,54 @@ class DedupFilter:
 
 
 class ActionBuffer:
-    """Actions taken but not applied yet (see :meth:`PartitionCore.step_actions`)."""
+    """Actions taken but not applied yet (see :meth:`PartitionCore.step_actions`), as columns.
 
-    def __init__(self) -> None:
+    Actors are kept as dense ids only; their id strings are the table's (``ids``), read only by :attr:`rows`.
+    """
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
         self.actor = np.zeros(0, dtype=np.int64)
-        self.rows = ActionBatch.empty()
+        self.cols = {k: getattr(ActionBatch.empty(), k) for k in _COLS}
+
+    def __len__(self) -> int:
+        return int(self.actor.shape[0])
+
+    @property
+    def rows(self) -> ActionBatch:
+        """The buffered actions as a batch (actor ids looked up; for inspection, not the hot path)."""
+        return self._batch(np.arange(len(self)))
+
+    def _batch(self, idx: np.ndarray) -> ActionBatch:
+        c = {k: v[idx] for k, v in self.cols.items()}
+        return ActionBatch([self.ids[a] for a in self.actor[idx].tolist()], c["ts"], c["kind"], c["target_h"],
+                           c["sim"], c["tflags"], c["event_h"])
 
     def append(self, actor: np.ndarray, rows: ActionBatch) -> None:
-        if len(rows):
-            self.actor = np.concatenate([self.actor, actor])
-            cat = {k: np.concatenate([getattr(self.rows, k), getattr(rows, k)]) for k in _COLS}
-            self.rows = ActionBatch(self.rows.actors + rows.actors, cat["ts"], cat["kind"], cat["target_h"],
-                                    cat["sim"], cat["tflags"], cat["event_h"])
+        self._append(actor, {k: getattr(rows, k) for k in _COLS})
 
-    def pop_until(self, upto: float) -> tuple[np.ndarray, ActionBatch]:
-        """The buffered actions timed at or before ``upto``, in (time, event id) order; they leave the buffer."""
-        due = np.flatnonzero(self.rows.ts <= upto)
-        if not len(due):
-            return self.actor[:0], ActionBatch.empty()
-        due = due[np.lexsort((self.rows.event_h[due], self.rows.ts[due]))]
-        rest = np.setdiff1d(np.arange(len(self.rows)), due, assume_unique=True)
-        out = self.actor[due], self.rows.take(due)
-        self.actor, self.rows = self.actor[rest], self.rows.take(rest)
+    def _append(self, actor: np.ndarray, cols: Mapping[str, np.ndarray]) -> None:
+        if len(actor):
+            self.actor = np.concatenate([self.actor, actor])
+            self.cols = {k: np.concatenate([v, cols[k]]) for k, v in self.cols.items()}
+
+    def pop_until(self, upto: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The buffered actions timed at or before ``upto``, in (time, event id) order, as (actor, columns);
+        they leave the buffer."""
+        ts = self.cols["ts"]
+        due = np.flatnonzero(ts <= upto)
+        due = due[np.lexsort((self.cols["event_h"][due], ts[due]))]
+        keep = np.ones(len(self), dtype=np.bool_)
+        keep[due] = False
+        out = self.actor[due], {k: v[due] for k, v in self.cols.items()}
+        self.actor, self.cols = self.actor[keep], {k: v[keep] for k, v in self.cols.items()}
         return out
 
     def chunk_extra(self, c: int, sources: Mapping[int, float]) -> dict[str, np.ndarray]:
         """The buffered actions of the accounts of chunk ``c``, as arrays for its checkpoint record."""
-        rows = np.flatnonzero((self.actor >> CHUNK_SHIFT) == c)
-        return {"abuf": np.frombuffer(encode_actions(self.rows.take(rows)), dtype=np.uint8),
-                "abuf_actor": self.actor[rows], "abuf_sources": np.asarray(list(sources), dtype=np.int64),
+        rows = (self.actor >> CHUNK_SHIFT) == c
+        return {"abuf_actor": self.actor[rows], **{f"abuf_{k}": v[rows] for k, v in self.cols.items()},
+                "abuf_sources": np.asarray(list(sources), dtype=np.int64),
                 "abuf_watermarks": np.asarray(list(sources.values()), dtype=np.float64)}
 
     def load_chunks(self, extras: Mapping[int, Mapping[str, np.ndarray]]) -> dict[int, float]:
@@ -125,8 +144,8 @@ class ActionBuffer:
         sources: dict[int, float] = {}
         for c in sorted(extras):
             x = extras[c]
-            if "abuf" in x:
-                self.append(x["abuf_actor"].astype(np.int64), decode_actions(x["abuf"].tobytes()))
+            if "abuf_actor" in x:
+                self._append(x["abuf_actor"].astype(np.int64), {k: x[f"abuf_{k}"] for k in _COLS})
                 for src, wm in zip(x["abuf_sources"].tolist(), x["abuf_watermarks"].tolist(), strict=True):
                     sources[src] = max(sources.get(src, -np.inf), wm)
         return sources
@@ -171,7 +190,7 @@ class PartitionCore:
         self.table = AccountTable([d.spec for d in self.detectors])
         self.dedup = DedupFilter(self.params.dedup_capacity)
         self.action_dedup = DedupFilter(self.params.dedup_capacity)
-        self.abuf = ActionBuffer()
+        self.abuf = ActionBuffer(self.table.ids)
         self.awatermark = -np.inf  # min over source partitions of their newest event time (src_wm)
         self.src_wm: dict[int, float] = {}
         self.max_event_ts = -np.inf  # newest event time processed on this partition (its source watermark)
@@ -289,11 +308,11 @@ class PartitionCore:
 
     def _release(self, upto: float) -> np.ndarray:
         actor, rows = self.abuf.pop_until(upto)
-        if not len(rows):
+        if not len(actor):
             return np.zeros(0, dtype=np.int64)
-        cols = ActionColumns(actor=actor, ts=rows.ts, kind=rows.kind, target_h=rows.target_h, sim=rows.sim,
-                             tflags=rows.tflags, offset=np.zeros(len(rows), dtype=np.int64),
-                             apply=np.ones(len(rows), dtype=np.bool_))
+        cols = ActionColumns(actor=actor, ts=rows["ts"], kind=rows["kind"], target_h=rows["target_h"],
+                             sim=rows["sim"], tflags=rows["tflags"], offset=np.zeros(len(actor), dtype=np.int64),
+                             apply=np.ones(len(actor), dtype=np.bool_))
         mask = self.bots.update_actions(cols, self.table)
         self.raised += [(int(a), "bot") for a in np.flatnonzero(mask)]
         touched = np.unique(actor)
