@@ -91,53 +91,87 @@ class DedupFilter:
 class ActionBuffer:
     """Actions taken but not applied yet (see :meth:`PartitionCore.step_actions`), as columns.
 
-    Actors are kept as dense ids only; their id strings are the table's (``ids``), read only by :attr:`rows`.
+    The buffer is a few *runs*, each sorted by (time, event id) and merged like the digits of a binary counter
+    (a new run is merged into the previous one while that one is at most twice its size), so an action is
+    copied O(log n) times while it waits, and taking the due actions reads a prefix of each run: the cost of a
+    batch does not grow with the number of actions waiting. Actors are kept as dense ids only; their id
+    strings are the table's (``ids``), read only by :attr:`rows`.
     """
 
     def __init__(self, ids: list[str]) -> None:
         self.ids = ids
-        self.actor = np.zeros(0, dtype=np.int64)
-        self.cols = {k: getattr(ActionBatch.empty(), k) for k in _COLS}
+        self.runs: list[dict[str, np.ndarray]] = []  # "actor" and _COLS, each run sorted by (ts, event_h)
 
     def __len__(self) -> int:
-        return int(self.actor.shape[0])
+        return sum(int(r["actor"].shape[0]) for r in self.runs)
+
+    def _all(self) -> dict[str, np.ndarray]:
+        if not self.runs:
+            return {"actor": np.zeros(0, dtype=np.int64), **{k: getattr(ActionBatch.empty(), k) for k in _COLS}}
+        return {k: np.concatenate([r[k] for r in self.runs]) for k in ("actor", *_COLS)}
+
+    @property
+    def actor(self) -> np.ndarray:
+        """Dense actor ids of the buffered actions (in the order of :attr:`rows`)."""
+        return self._all()["actor"]
 
     @property
     def rows(self) -> ActionBatch:
         """The buffered actions as a batch (actor ids looked up; for inspection, not the hot path)."""
-        return self._batch(np.arange(len(self)))
-
-    def _batch(self, idx: np.ndarray) -> ActionBatch:
-        c = {k: v[idx] for k, v in self.cols.items()}
-        return ActionBatch([self.ids[a] for a in self.actor[idx].tolist()], c["ts"], c["kind"], c["target_h"],
+        c = self._all()
+        return ActionBatch([self.ids[a] for a in c["actor"].tolist()], c["ts"], c["kind"], c["target_h"],
                            c["sim"], c["tflags"], c["event_h"])
 
     def append(self, actor: np.ndarray, rows: ActionBatch) -> None:
-        self._append(actor, {k: getattr(rows, k) for k in _COLS})
+        self._append({"actor": actor, **{k: getattr(rows, k) for k in _COLS}})
 
-    def _append(self, actor: np.ndarray, cols: Mapping[str, np.ndarray]) -> None:
-        if len(actor):
-            self.actor = np.concatenate([self.actor, actor])
-            self.cols = {k: np.concatenate([v, cols[k]]) for k, v in self.cols.items()}
+    @staticmethod
+    def _sorted(cols: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        order = np.lexsort((cols["event_h"], cols["ts"]))
+        return {k: v[order] for k, v in cols.items()}
+
+    def _append(self, cols: Mapping[str, np.ndarray]) -> None:
+        if not len(cols["actor"]):
+            return
+        run = self._sorted(cols)
+        while self.runs and len(self.runs[-1]["actor"]) <= 2 * len(run["actor"]):
+            prev = self.runs.pop()
+            run = self._sorted({k: np.concatenate([prev[k], run[k]]) for k in run})
+        self.runs.append(run)
 
     def pop_until(self, upto: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The buffered actions timed at or before ``upto``, in (time, event id) order, as (actor, columns);
         they leave the buffer."""
-        ts = self.cols["ts"]
-        due = np.flatnonzero(ts <= upto)
-        due = due[np.lexsort((self.cols["event_h"][due], ts[due]))]
-        keep = np.ones(len(self), dtype=np.bool_)
-        keep[due] = False
-        out = self.actor[due], {k: v[due] for k, v in self.cols.items()}
-        self.actor, self.cols = self.actor[keep], {k: v[keep] for k, v in self.cols.items()}
-        return out
+        due: list[dict[str, np.ndarray]] = []
+        left: list[dict[str, np.ndarray]] = []
+        for run in self.runs:
+            n = int(np.searchsorted(run["ts"], upto, side="right"))
+            if n:
+                due.append({k: v[:n] for k, v in run.items()})
+            if n < len(run["ts"]):
+                left.append({k: v[n:] for k, v in run.items()} if n else run)
+        self.runs = left
+        if not due:
+            return np.zeros(0, dtype=np.int64), {k: getattr(ActionBatch.empty(), k) for k in _COLS}
+        out = due[0] if len(due) == 1 else self._sorted({k: np.concatenate([d[k] for d in due]) for k in due[0]})
+        return out["actor"], {k: out[k] for k in _COLS}
 
-    def chunk_extra(self, c: int, sources: Mapping[int, float]) -> dict[str, np.ndarray]:
-        """The buffered actions of the accounts of chunk ``c``, as arrays for its checkpoint record."""
-        rows = (self.actor >> CHUNK_SHIFT) == c
-        return {"abuf_actor": self.actor[rows], **{f"abuf_{k}": v[rows] for k, v in self.cols.items()},
-                "abuf_sources": np.asarray(list(sources), dtype=np.int64),
-                "abuf_watermarks": np.asarray(list(sources.values()), dtype=np.float64)}
+    def chunk_extras(self, chunks: Sequence[int], sources: Mapping[int, float]) -> dict[int, dict[str, np.ndarray]]:
+        """The buffered actions of the accounts of each of ``chunks``, as arrays for their checkpoint records
+        (one pass over the buffer, whatever the number of chunks)."""
+        c_all = self._all()
+        chunk = c_all["actor"] >> CHUNK_SHIFT
+        order = np.argsort(chunk, kind="stable")
+        wanted = np.asarray(chunks, dtype=np.int64)
+        lo = np.searchsorted(chunk[order], wanted, side="left")
+        hi = np.searchsorted(chunk[order], wanted, side="right")
+        src = {"abuf_sources": np.asarray(list(sources), dtype=np.int64),
+               "abuf_watermarks": np.asarray(list(sources.values()), dtype=np.float64)}
+        out: dict[int, dict[str, np.ndarray]] = {}
+        for c, a, b in zip(wanted.tolist(), lo.tolist(), hi.tolist(), strict=True):
+            rows = order[a:b]
+            out[c] = {"abuf_actor": c_all["actor"][rows], **{f"abuf_{k}": c_all[k][rows] for k in _COLS}, **src}
+        return out
 
     def load_chunks(self, extras: Mapping[int, Mapping[str, np.ndarray]]) -> dict[int, float]:
         """Rebuild the buffer from restored chunks; returns the newest watermark of each source among them."""
@@ -145,7 +179,8 @@ class ActionBuffer:
         for c in sorted(extras):
             x = extras[c]
             if "abuf_actor" in x:
-                self._append(x["abuf_actor"].astype(np.int64), {k: x[f"abuf_{k}"] for k in _COLS})
+                self._append({"actor": x["abuf_actor"].astype(np.int64),
+                              **{k: x[f"abuf_{k}"] for k in _COLS}})
                 for src, wm in zip(x["abuf_sources"].tolist(), x["abuf_watermarks"].tolist(), strict=True):
                     sources[src] = max(sources.get(src, -np.inf), wm)
         return sources
@@ -413,8 +448,9 @@ class PartitionCore:
         covered = tuple(int(x) for x in self.applied)
         # buffered actions go with their actor's chunk: a chunk and the actions it has taken but not applied
         # are written (or lost) together
-        out = [(f"acct:{c:08d}", self.table.dump_chunk(c, covered, self.abuf.chunk_extra(c, self.src_wm)))
-               for c in self.table.dirty_chunks()]
+        dirty = self.table.dirty_chunks()
+        extras = self.abuf.chunk_extras(dirty, self.src_wm)
+        out = [(f"acct:{c:08d}", self.table.dump_chunk(c, covered, extras[c])) for c in dirty]
         out += [(f"dedup:{s:06d}", self.dedup.dump_segment(s)) for s in self.dedup.dirty_segments()]
         out += [(f"adedup:{s:06d}", self.action_dedup.dump_segment(s)) for s in self.action_dedup.dirty_segments()]
         out += self.pod_edges.checkpoint()
