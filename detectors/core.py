@@ -21,6 +21,7 @@ from detectors.engagement import EngagementRate, RateParams
 from detectors.ids import hash_ids
 from detectors.kernels import bots as kb
 from detectors.kernels.dedup import dedup_batch, rebuild_index
+from detectors.kernels.order import merge_order
 from detectors.pods import PodEdges, PodParams
 from detectors.profiles import ProfileModel, columns_from_snapshots
 from detectors.scoring import authenticity
@@ -135,9 +136,16 @@ class ActionBuffer:
             return
         run = self._sorted(cols)
         while self.runs and len(self.runs[-1]["actor"]) <= 2 * len(run["actor"]):
-            prev = self.runs.pop()
-            run = self._sorted({k: np.concatenate([prev[k], run[k]]) for k in run})
+            run = self._merge(self.runs.pop(), run)
         self.runs.append(run)
+
+    @staticmethod
+    def _merge(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        both = {k: np.concatenate([a[k], b[k]]) for k in a}
+        if (a["ts"][-1], a["event_h"][-1]) <= (b["ts"][0], b["event_h"][0]):  # in order already (the usual case)
+            return both
+        order = merge_order(a["ts"], a["event_h"], b["ts"], b["event_h"])
+        return {k: v[order] for k, v in both.items()}
 
     def pop_until(self, upto: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The buffered actions timed at or before ``upto``, in (time, event id) order, as (actor, columns);

@@ -1073,6 +1073,46 @@ def bot_state(core: PartitionCore, name: str) -> dict[str, int]:
             "comments": int(core.table.I["bots"][K.N_COMMENT, a]), "follows": int(core.table.I["bots"][K.N_FOLLOW, a])}
 
 
+@given(st.lists(st.one_of(
+    st.tuples(st.just("add"), st.lists(st.tuples(st.integers(0, 40), st.integers(1, 6), st.integers(0, 5000)),
+                                       max_size=30)),
+    st.tuples(st.just("pop"), st.integers(-1, 45))), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_action_buffer_pops_what_a_plain_list_pops(ops: list[tuple[str, object]]) -> None:
+    """Runs, merges and prefixes give exactly the due actions of a plain list, in (time, event id) order."""
+    from detectors.core import ActionBuffer
+    from detectors.kernels.order import merge_order
+
+    buf = ActionBuffer([f"a{i}" for i in range(6000)])
+    ref: list[tuple[float, int, int]] = []  # (ts, event_h, actor)
+    for op, arg in ops:
+        if op == "add":
+            rows = arg  # type: ignore[assignment]
+            ts = np.asarray([float(t) for t, _, _ in rows])
+            h = np.asarray([e for _, e, _ in rows], dtype=np.uint64)
+            actor = np.asarray([a for _, _, a in rows], dtype=np.int64)
+            n = len(rows)
+            buf.append(actor, ActionBatch([f"a{a}" for a in actor.tolist()], ts, np.zeros(n, np.int8),
+                                          np.zeros(n, np.uint64), np.zeros(n, np.uint64), np.zeros(n, np.uint8), h))
+            ref += [(float(t), e, a) for t, e, a in rows]
+        else:
+            upto = float(arg)  # type: ignore[arg-type]
+            actor, cols = buf.pop_until(upto)
+            due = sorted(r for r in ref if r[0] <= upto)
+            ref = [r for r in ref if r[0] > upto]
+            assert list(zip(cols["ts"].tolist(), cols["event_h"].tolist(), strict=True)) == [(t, e) for t, e, _ in due]
+            assert sorted(actor.tolist()) == sorted(a for _, _, a in due)
+        assert len(buf) == len(ref)
+    # the merge kernel against sorting the concatenation
+    a = np.sort(np.asarray([3.0, 1.0, 2.0, 2.0]))
+    b = np.asarray([0.0, 2.0, 5.0])
+    ha, hb = np.asarray([1, 4, 7, 9], dtype=np.uint64), np.asarray([1, 5, 2], dtype=np.uint64)
+    order = merge_order(a, ha, b, hb)
+    both_t, both_h = np.concatenate([a, b])[order], np.concatenate([ha, hb])[order]
+    assert sorted(zip(both_t.tolist(), both_h.tolist(), strict=True)) == list(zip(both_t.tolist(), both_h.tolist(),
+                                                                                 strict=True))
+
+
 def test_step_actions_buffers_until_the_watermark_has_passed_by_the_lateness() -> None:
     lateness = SMALL.bots.lateness_s
     assert lateness == 600.0
