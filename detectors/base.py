@@ -47,6 +47,7 @@ class ActionColumns:
     target_h: np.ndarray  # uint64 hash of the target account
     sim: np.ndarray  # uint64 SimHash of the comment text (0 without text)
     tflags: np.ndarray  # uint8 text flags (detectors.kernels.bots.TEXT_*)
+    shared: np.ndarray  # int32 other accounts that posted the same specific text (detectors.comments)
     offset: np.ndarray  # int64 source offset on the actions topic
     apply: np.ndarray  # bool: kept by the duplicate filter and not covered by a restored chunk
 

@@ -4,7 +4,8 @@ The actor's actions reach the partition of the actor (:mod:`schemas.actions`), w
 (:func:`detectors.kernels.bots.bot_update`) keeps, per actor, constant-size state: the pace of its actions
 (mean and spread of in-session gaps, Welford), the hours of the day it was active over how many days, actions
 less than a second apart, the share of its comments that are generic or emoji-only, and how many of them
-repeat one of its last four comments (SimHash within 3 bits), and the profile fake score of
+repeat one of its last four comments (SimHash within 3 bits) or copy other accounts' (:mod:`detectors.comments`),
+and the profile fake score of
 :mod:`detectors.profiles` when a snapshot arrived. Each rule that holds is evidence with a fixed strength, and
 ``score = 1 - prod(1 - strength)``; the ``bot`` flag rises at ``threshold`` (0.75):
 
@@ -15,6 +16,8 @@ regular pace            0.9       >= 30 in-session gaps with coefficient of vari
 even pace               0.4       >= 100 in-session gaps whose logarithms spread < 0.75 (people: ~1 or more)
 no sleep                0.7       active in >= 22 of the 24 hours of the day, over >= 2 days, >= 100 actions
 templated comments      0.7       >= 5 comments, >= 60% generic/emoji-only, or repeating its own
+copied comments         0.7       >= 3 comments, and >= 30% of them, are specific texts that >= 5 other accounts
+                                  posted too (:mod:`detectors.comments`)
 faster than a human     0.8       >= 10 actions, and >= 5% of all, less than a second after the previous
 volume                  0.6       >= 800 actions a day (Instagram blocks accounts at a few hundred)
 fake profile            0.6 x p   profile fake probability p >= 0.5
@@ -22,9 +25,8 @@ fake profile            0.6 x p   profile fake probability p >= 0.5
 
 No single weak rule flags: a fake-looking profile alone (at most 0.6) or no sleep alone (0.7) does not, so a
 real person with an odd profile or a long day is not called a bot; a bot that acts every minute is (0.9).
-Comment duplicates are judged per actor (its own recent comments); duplicates *across* accounts are not counted.
 
-Memory: 11 float64 + 21 int64 columns = 256 bytes per account.
+Memory: 11 float64 + 23 int64 columns = 272 bytes per account.
 """
 
 from __future__ import annotations
@@ -93,10 +95,12 @@ class BotParams:
     threshold: float = 0.75
     lateness_s: float = 600.0  # actions wait this long behind the sources' watermark, for event-time order
     sources: int = 1  # events partitions that forward actions: all must be heard from before any is applied
+    copied_accounts: int = 5  # a comment is a copy when this many other accounts posted its text (comments)
 
     def vector(self) -> np.ndarray:
         p = np.zeros(k.N_P)
         p[k.P_SESSION], p[k.P_FAST], p[k.P_THRESHOLD] = self.session_s, self.fast_s, self.threshold
+        p[k.P_COPIED_ACCOUNTS] = self.copied_accounts
         return p
 
 
@@ -117,7 +121,8 @@ class BotDetector:
 
     def update_actions(self, batch: ActionColumns, table: AccountTable) -> np.ndarray:
         return k.bot_update(batch.actor, batch.ts, batch.kind, batch.target_h, batch.sim, batch.tflags,  # type: ignore[no-any-return]
-                            batch.apply, table.F[self.name], table.I[self.name], self._p, table.dirty, CHUNK_SHIFT)
+                            batch.shared, batch.apply, table.F[self.name], table.I[self.name], self._p, table.dirty,
+                            CHUNK_SHIFT)
 
     def update_profiles(self, batch: ProfileColumns, table: AccountTable) -> np.ndarray:
         # as the rate detector: a snapshot a restored chunk already reflects is not applied again
@@ -153,6 +158,10 @@ class BotDetector:
         if bits & k.E_TEMPLATED:
             reasons.append(f"{max(int(I[k.N_GENERIC]), int(I[k.N_REPEAT]))} of its {nc} comments are generic "
                            "(\"Nice pic!\", emoji only) or repeat its own earlier comments")
+        if bits & k.E_COPIED:
+            reasons.append(f"{int(I[k.N_COPIED])} of its {nc} comments are word for word what at least "
+                           f"{self.params.copied_accounts} other accounts posted (one of them: "
+                           f"{int(I[k.MAX_SHARED]):,} other accounts), as bot networks do")
         if bits & k.E_FAST:
             reasons.append(f"{int(I[k.N_FAST])} times it acted less than a second after its previous action, "
                            "faster than a person")
@@ -168,7 +177,8 @@ class BotDetector:
             "comments": nc, "follows": int(I[k.N_FOLLOW]), "gap_mean_s": round(mean, 2), "gap_sd_s": round(sd, 2),
             "log_gap_sd": round(lsd, 3),
             "gaps": n_gaps, "active_hours_of_day": hours, "days": days, "generic_comments": int(I[k.N_GENERIC]),
-            "repeated_comments": int(I[k.N_REPEAT]), "sub_second_gaps": int(I[k.N_FAST]),
+            "repeated_comments": int(I[k.N_REPEAT]), "copied_comments": int(I[k.N_COPIED]),
+            "most_accounts_sharing_a_comment": int(I[k.MAX_SHARED]), "sub_second_gaps": int(I[k.N_FAST]),
             "profile_fake": None if math.isnan(F[k.PROFILE_FAKE]) else round(float(F[k.PROFILE_FAKE]), 3),
         }
         kind: FlagKind = "bot"

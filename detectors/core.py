@@ -17,6 +17,7 @@ import numpy as np
 from detectors.audience import AudienceDetector, QualityLookup, category_codes
 from detectors.base import ActionColumns, Detector, EventColumns, ProfileColumns
 from detectors.bots import BotDetector, BotParams, fingerprint_texts
+from detectors.comments import CommentParams, CopiedComments
 from detectors.engagement import EngagementRate, RateParams
 from detectors.ids import hash_ids
 from detectors.kernels import bots as kb
@@ -26,6 +27,8 @@ from detectors.pods import PodEdges, PodParams
 from detectors.profiles import ProfileModel, columns_from_snapshots
 from detectors.scoring import authenticity
 from detectors.state import CHUNK_SHIFT, N_TOPICS, TOPIC_ACTIONS, TOPIC_EVENTS, TOPIC_PROFILES, AccountTable
+from schemas.actions import ARRAYS as ACTION_ARRAYS
+from schemas.actions import DTYPES as ACTION_DTYPES
 from schemas.actions import ActionBatch
 from schemas.wire import EVENT_KINDS, EngagementEvent, PairSummary, ProfileSnapshot, ScoreRecord
 
@@ -120,8 +123,7 @@ class ActionBuffer:
     def rows(self) -> ActionBatch:
         """The buffered actions as a batch (actor ids looked up; for inspection, not the hot path)."""
         c = self._all()
-        return ActionBatch([self.ids[a] for a in c["actor"].tolist()], c["ts"], c["kind"], c["target_h"],
-                           c["sim"], c["tflags"], c["event_h"])
+        return ActionBatch.from_columns([self.ids[a] for a in c["actor"].tolist()], c)
 
     def append(self, actor: np.ndarray, rows: ActionBatch) -> None:
         self._append({"actor": actor, **{k: getattr(rows, k) for k in _COLS}})
@@ -187,14 +189,15 @@ class ActionBuffer:
         for c in sorted(extras):
             x = extras[c]
             if "abuf_actor" in x:
+                n = x["abuf_actor"].shape[0]  # a column added since the checkpoint was written starts at zero
                 self._append({"actor": x["abuf_actor"].astype(np.int64),
-                              **{k: x[f"abuf_{k}"] for k in _COLS}})
+                              **{k: x.get(f"abuf_{k}", np.zeros(n, dtype=ACTION_DTYPES[k])) for k in _COLS}})
                 for src, wm in zip(x["abuf_sources"].tolist(), x["abuf_watermarks"].tolist(), strict=True):
                     sources[src] = max(sources.get(src, -np.inf), wm)
         return sources
 
 
-_COLS = ("ts", "kind", "target_h", "sim", "tflags", "event_h")
+_COLS = ACTION_ARRAYS
 
 
 @dataclass(slots=True)
@@ -217,6 +220,7 @@ class CoreParams:
     rate: RateParams = RateParams()
     pods: PodParams = PodParams()
     bots: BotParams = BotParams()
+    comments: CommentParams = CommentParams()
     dedup_capacity: int = 1 << 18
 
 
@@ -238,6 +242,7 @@ class PartitionCore:
         self.src_wm: dict[int, float] = {}
         self.max_event_ts = -np.inf  # newest event time processed on this partition (its source watermark)
         self.pod_edges = PodEdges(self.params.pods)
+        self.comments = CopiedComments(self.params.comments)
         self.profile_model = ProfileModel.load()
         #: highest source offset reflected, per source topic (events, profiles, actions), restored ones included
         self.processed = np.full(N_TOPICS, -1, dtype=np.int64)
@@ -286,14 +291,14 @@ class PartitionCore:
         pod_pairs = self.pod_edges.update(kind, ts, actors, targets, actor_h, target_h,
                                           [e.post_id for e in events], pos, keep)
         self.max_event_ts = max(self.max_event_ts, float(ts.max()))
-        actions = self._actions(events, kind, ts, actors, target_h, hashes, keep)
+        actions = self._actions(events, kind, ts, actors, actor_h, target_h, hashes, keep)
         self.applied[TOPIC_EVENTS] = max(int(self.applied[TOPIC_EVENTS]), int(off.max()))
         self.processed[TOPIC_EVENTS] = max(int(self.processed[TOPIC_EVENTS]), int(off.max()))
         return StepResult(np.unique(target[applied]), new_flags, int(applied.sum()), int((~keep).sum()),
                           np.bincount(kind, minlength=len(EVENT_KINDS)), float(ts.max()), pod_pairs, actions)
 
     def _actions(self, events: Sequence[EngagementEvent], kind: np.ndarray, ts: np.ndarray, actors: list[str],
-                 target_h: np.ndarray, event_h: np.ndarray, keep: np.ndarray) -> ActionBatch:
+                 actor_h: np.ndarray, target_h: np.ndarray, event_h: np.ndarray, keep: np.ndarray) -> ActionBatch:
         """The kept likes, comments, follows and unfollows, as columns for the actors' partitions.
 
         Every kept event is forwarded, replays included: the actor side drops what it has seen by event id.
@@ -304,8 +309,10 @@ class PartitionCore:
         tflags = np.zeros(len(events), dtype=np.uint8)
         if texted:
             sim[texted], tflags[texted] = fingerprint_texts([events[i].text or "" for i in texted])
+        # the copies are counted on every kept event, replays included: a pair already counted changes nothing
+        shared = self.comments.update(kind, actor_h, sim, tflags, ts, keep)
         return ActionBatch([actors[i] for i in idx.tolist()], ts[idx], kind[idx], target_h[idx], sim[idx],
-                           tflags[idx], event_h[idx], self.partition, self.max_event_ts)
+                           tflags[idx], event_h[idx], shared[idx], self.partition, self.max_event_ts)
 
     def step_actions(self, batch: ActionBatch, offsets: Sequence[int] | np.ndarray,
                      index_in_msg: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -354,7 +361,8 @@ class PartitionCore:
         if not len(actor):
             return np.zeros(0, dtype=np.int64)
         cols = ActionColumns(actor=actor, ts=rows["ts"], kind=rows["kind"], target_h=rows["target_h"],
-                             sim=rows["sim"], tflags=rows["tflags"], offset=np.zeros(len(actor), dtype=np.int64),
+                             sim=rows["sim"], tflags=rows["tflags"], shared=rows["shared"],
+                             offset=np.zeros(len(actor), dtype=np.int64),
                              apply=np.ones(len(actor), dtype=np.bool_))
         mask = self.bots.update_actions(cols, self.table)
         self.raised += [(int(a), "bot") for a in np.flatnonzero(mask)]
@@ -462,6 +470,7 @@ class PartitionCore:
         out += [(f"dedup:{s:06d}", self.dedup.dump_segment(s)) for s in self.dedup.dirty_segments()]
         out += [(f"adedup:{s:06d}", self.action_dedup.dump_segment(s)) for s in self.action_dedup.dirty_segments()]
         out += self.pod_edges.checkpoint()
+        out += self.comments.checkpoint()
         self.dedup.mark_saved()
         self.action_dedup.mark_saved()
         return out
@@ -476,6 +485,7 @@ class PartitionCore:
         core.dedup.load_segments(v for k, v in blobs.items() if k.startswith("dedup:"))
         core.action_dedup.load_segments(v for k, v in blobs.items() if k.startswith("adedup:"))
         core.pod_edges.restore(blobs)
+        core.comments.restore(blobs)
         if len(core.table):
             core.processed[:] = core.table.chunk_off[:, : core.table.n_chunks_used()].max(axis=1)
         return core

@@ -4,19 +4,21 @@ Events arrive partitioned by the creator they target; an actor's behaviour (its 
 is spread over every partition. Each worker forwards the actions of its batch, in compact columns, to the
 partition of each actor (Kafka's default partitioner on the actor id, the partition of its profile snapshots),
 where the bot detector sees the actor's whole stream. One message holds the actions of one batch for one
-partition, as an ``.npz`` archive of the arrays of :class:`ActionBatch` (``format`` 1). Comment texts travel as
+partition, as an ``.npz`` archive of the arrays of :class:`ActionBatch` (``format`` 2). Comment texts travel as
 their fingerprints only (:func:`detectors.kernels.bots.text_fingerprints`).
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-FORMAT = 1
-_ARRAYS = ("ts", "kind", "target_h", "sim", "tflags", "event_h")
+#: Format written; format 1 (before ``shared``) is still read, with no copies counted.
+FORMAT = 2
+ARRAYS = ("ts", "kind", "target_h", "sim", "tflags", "event_h", "shared")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,9 @@ class ActionBatch:
     sim: np.ndarray  # uint64 SimHash of the comment text, 0 without text
     tflags: np.ndarray  # uint8 text flags
     event_h: np.ndarray  # uint64 FNV-1a of event_id (the actor side drops re-sent duplicates)
+    #: int32: other accounts that posted the same specific comment text on the source partition so far
+    #: (detectors.comments); 0 for anything else
+    shared: np.ndarray
     #: the events partition these actions come from, and the newest event time it has processed: the actor
     #: side applies actions in event-time order up to the oldest such watermark among its sources
     source: int = 0
@@ -38,16 +43,23 @@ class ActionBatch:
 
     def take(self, idx: np.ndarray) -> ActionBatch:
         return ActionBatch([self.actors[i] for i in idx.tolist()], self.ts[idx], self.kind[idx], self.target_h[idx],
-                           self.sim[idx], self.tflags[idx], self.event_h[idx], self.source, self.watermark)
+                           self.sim[idx], self.tflags[idx], self.event_h[idx], self.shared[idx], self.source,
+                           self.watermark)
+
+    @staticmethod
+    def from_columns(actors: list[str], cols: Mapping[str, np.ndarray], source: int = 0,
+                     watermark: float = float("-inf")) -> ActionBatch:
+        """A batch from its arrays by name (:data:`ARRAYS`)."""
+        return ActionBatch(actors, cols["ts"], cols["kind"], cols["target_h"], cols["sim"], cols["tflags"],
+                           cols["event_h"], cols["shared"], source, watermark)
 
     @staticmethod
     def empty() -> ActionBatch:
-        return ActionBatch([], np.zeros(0), np.zeros(0, np.int8), np.zeros(0, np.uint64), np.zeros(0, np.uint64),
-                           np.zeros(0, np.uint8), np.zeros(0, np.uint64))
+        return ActionBatch.from_columns([], {k: np.zeros(0, dtype=DTYPES[k]) for k in ARRAYS})
 
 
-_DTYPES = {"ts": np.float64, "kind": np.int8, "target_h": np.uint64, "sim": np.uint64, "tflags": np.uint8,
-           "event_h": np.uint64}
+DTYPES = {"ts": np.float64, "kind": np.int8, "target_h": np.uint64, "sim": np.uint64, "tflags": np.uint8,
+          "event_h": np.uint64, "shared": np.int32}
 
 
 def encode_actions(batch: ActionBatch) -> bytes:
@@ -56,7 +68,7 @@ def encode_actions(batch: ActionBatch) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, allow_pickle=False, format=np.asarray([FORMAT]), actor_buf=np.frombuffer(b"".join(encoded),
              dtype=np.uint8), actor_ends=ends, source=np.asarray([batch.source], dtype=np.int64),
-             watermark=np.asarray([batch.watermark], dtype=np.float64), **{k: getattr(batch, k) for k in _ARRAYS})
+             watermark=np.asarray([batch.watermark], dtype=np.float64), **{k: getattr(batch, k) for k in ARRAYS})
     return buf.getvalue()
 
 
@@ -78,16 +90,19 @@ def decode_actions(value: bytes | None) -> ActionBatch:
 
 
 def _from_arrays(arrays: dict[str, np.ndarray]) -> ActionBatch:
-    if arrays.get("format", np.zeros(0)).tolist() != [FORMAT]:
+    fmt = arrays.get("format", np.zeros(0)).tolist()
+    if fmt not in ([1], [FORMAT]):
         raise ValueError("unknown actions format")
-    missing = [k for k in (*_ARRAYS, "actor_buf", "actor_ends") if k not in arrays]
+    if fmt == [1] and "actor_ends" in arrays and "shared" not in arrays:
+        arrays["shared"] = np.zeros(np.shape(arrays["actor_ends"])[:1], dtype=np.int32)
+    missing = [k for k in (*ARRAYS, "actor_buf", "actor_ends") if k not in arrays]
     if missing:
         raise ValueError(f"actions message lacks {', '.join(missing)}")
-    if any(arrays[k].ndim != 1 for k in (*_ARRAYS, "actor_buf", "actor_ends", "source", "watermark") if k in arrays):
+    if any(arrays[k].ndim != 1 for k in (*ARRAYS, "actor_buf", "actor_ends", "source", "watermark") if k in arrays):
         raise ValueError("actions arrays must be one-dimensional")
     ends = arrays["actor_ends"].astype(np.int64)
     n = ends.shape[0]
-    if any(arrays[k].shape != (n,) for k in _ARRAYS):
+    if any(arrays[k].shape != (n,) for k in ARRAYS):
         raise ValueError("actions arrays disagree in length")
     bounds = np.concatenate([[0], ends])
     if np.any(np.diff(bounds) < 0) or bounds[-1] != arrays["actor_buf"].shape[0]:
@@ -101,6 +116,5 @@ def _from_arrays(arrays: dict[str, np.ndarray]) -> ActionBatch:
     watermark = arrays.get("watermark", np.full(1, -np.inf))
     if source.shape != (1,) or watermark.shape != (1,):
         raise ValueError("source and watermark must hold one value each")
-    cols = {k: arrays[k].astype(_DTYPES[k]) for k in _ARRAYS}
-    return ActionBatch(actors, cols["ts"], cols["kind"], cols["target_h"], cols["sim"], cols["tflags"], cols["event_h"],
-                       int(source[0]), float(watermark[0]))
+    cols = {k: arrays[k].astype(DTYPES[k]) for k in ARRAYS}
+    return ActionBatch.from_columns(actors, cols, int(source[0]), float(watermark[0]))

@@ -13,7 +13,9 @@ from detectors.config import NJIT_OPTIONS
 from detectors.kernels.hashing import FNV_OFFSET, FNV_PRIME
 
 LIKE, COMMENT, FOLLOW, UNFOLLOW = 0, 1, 2, 3
-TEXT_EMOJI_ONLY, TEXT_GENERIC = 1, 2  # bits of a text's flags
+TEXT_EMOJI_ONLY, TEXT_GENERIC, TEXT_SPECIFIC = 1, 2, 4  # bits of a text's flags
+#: Fewest word tokens of a *specific* text: not generic, and long enough that two people rarely write it alike.
+SPECIFIC_TOKENS = 4
 
 # float columns
 (FIRST_TS, LAST_TS, GAP_MEAN, GAP_M2, PROFILE_FAKE, SCORE, FLAG_FIRST, FLAG_LAST, LGAP_MEAN, LGAP_M2,
@@ -22,17 +24,20 @@ N_F = 11
 F_DEFAULTS = np.array([np.inf, -np.inf, 0.0, 0.0, np.nan, 0.0, np.nan, np.nan, 0.0, 0.0, np.nan])
 # int columns
 (N_ACT, N_LIKE, N_COMMENT, N_FOLLOW, N_GAPS, N_FAST, HOUR_MASK, N_DAYS, LAST_DAY, N_GENERIC, N_REPEAT,
- RECENT0, RECENT1, RECENT2, RECENT3, RECENT_PTR, TARGET_BITS, N_OOO, EVIDENCE, FLAGGED, CATEGORY) = range(21)
-N_I = 21
+ RECENT0, RECENT1, RECENT2, RECENT3, RECENT_PTR, TARGET_BITS, N_OOO, EVIDENCE, FLAGGED, CATEGORY, N_COPIED,
+ MAX_SHARED) = range(23)
+N_I = 23
 N_RECENT = 4
 I_DEFAULTS = np.zeros(N_I, dtype=np.int64)
 I_DEFAULTS[LAST_DAY] = -1
 
 # evidence bits (one per rule, see detectors.bots)
-E_REGULAR, E_EVEN, E_SLEEPLESS, E_TEMPLATED, E_FAST, E_VOLUME, E_PROFILE = (1 << i for i in range(7))
+E_REGULAR, E_EVEN, E_SLEEPLESS, E_TEMPLATED, E_FAST, E_VOLUME, E_PROFILE, E_COPIED = (1 << i for i in range(8))
 # params vector
-P_SESSION, P_FAST, P_THRESHOLD = 0, 1, 2
-N_P = 3
+P_SESSION, P_FAST, P_THRESHOLD, P_COPIED_ACCOUNTS = 0, 1, 2, 3
+N_P = 4
+#: The copied-comments rule: at least this many of the actor's comments are copies, and this share of them.
+COPIED_MIN, COPIED_SHARE = 3, 0.3
 
 
 @njit(**NJIT_OPTIONS)
@@ -56,7 +61,9 @@ def text_fingerprints(buf: np.ndarray, ends: np.ndarray, generic: np.ndarray, ge
     A text with no ASCII word is fingerprinted by the FNV hash of its bytes, so identical texts match; it is
     *emoji-only* (and generic) when it has no letter in any script either (emoji, symbols, punctuation).
     A text is *generic* when its normalized token sequence (or,
-    for longer texts, its first two tokens) is in the sorted hash arrays ``generic`` / ``generic_prefix``.
+    for longer texts, its first two tokens) is in the sorted hash arrays ``generic`` / ``generic_prefix``, and
+    *specific* when it is not generic and has at least ``SPECIFIC_TOKENS`` tokens (the texts whose copies across
+    accounts are counted, :mod:`detectors.kernels.comments`).
     """
     n = ends.shape[0]
     sim = np.zeros(n, dtype=np.uint64)
@@ -116,6 +123,8 @@ def text_fingerprints(buf: np.ndarray, ends: np.ndarray, generic: np.ndarray, ge
                 k = np.searchsorted(generic_prefix, first2)
                 if k < generic_prefix.shape[0] and generic_prefix[k] == first2:
                     flags[i] |= TEXT_GENERIC
+            if n_tok >= SPECIFIC_TOKENS and not flags[i] & TEXT_GENERIC:
+                flags[i] |= TEXT_SPECIFIC
         start = end
     return sim, flags
 
@@ -196,6 +205,9 @@ def evidence(F: np.ndarray, I: np.ndarray, a: int) -> tuple[np.int64, float]:
     if I[N_ACT, a] >= 800 and I[N_ACT, a] / span_days >= 800.0:
         bits |= E_VOLUME
         keep *= 1.0 - 0.6
+    if I[N_COPIED, a] >= COPIED_MIN and I[N_COPIED, a] >= COPIED_SHARE * nc:
+        bits |= E_COPIED
+        keep *= 1.0 - 0.7
     p = F[PROFILE_FAKE, a]
     if p == p and p >= 0.5:  # not NaN
         bits |= E_PROFILE
@@ -205,16 +217,18 @@ def evidence(F: np.ndarray, I: np.ndarray, a: int) -> tuple[np.int64, float]:
 
 @njit(**NJIT_OPTIONS)
 def bot_update(actor: np.ndarray, ts: np.ndarray, kind: np.ndarray, target_h: np.ndarray, sim: np.ndarray,
-               tflags: np.ndarray, apply: np.ndarray, F: np.ndarray, I: np.ndarray, params: np.ndarray,
-               dirty: np.ndarray, chunk_shift: int) -> np.ndarray:
+               tflags: np.ndarray, shared: np.ndarray, apply: np.ndarray, F: np.ndarray, I: np.ndarray,
+               params: np.ndarray, dirty: np.ndarray, chunk_shift: int) -> np.ndarray:
     """Apply actions in order; returns a per-account mask, 1 where the ``bot`` flag first rose in this batch.
 
-    Gaps are measured between an actor's consecutive actions in arrival order; an action timed before the
-    actor's latest one is counted but gives no gap (``N_OOO``). Gaps longer than ``session_s`` end a session
+    A comment whose text ``shared`` other accounts also posted, at least ``copied_accounts`` of them, is a copy
+    (``N_COPIED``). Gaps are measured between an actor's consecutive actions in arrival order; an action timed
+    before the actor's latest one is counted but gives no gap (``N_OOO``). Gaps longer than ``session_s`` end a session
     and are not part of the pace statistics (Welford mean and M2 of in-session gaps and of their logarithms).
     """
     out = np.zeros(F.shape[1], dtype=np.uint8)
     session, fast, threshold = params[P_SESSION], params[P_FAST], params[P_THRESHOLD]
+    copied = params[P_COPIED_ACCOUNTS]
     for i in range(actor.shape[0]):
         if not apply[i]:
             continue
@@ -237,6 +251,9 @@ def bot_update(actor: np.ndarray, ts: np.ndarray, kind: np.ndarray, target_h: np
                     break
             I[RECENT0 + I[RECENT_PTR, a], a] = np.int64(s)
             I[RECENT_PTR, a] = (I[RECENT_PTR, a] + 1) % N_RECENT
+            if shared[i] >= copied:
+                I[N_COPIED, a] += 1
+            I[MAX_SHARED, a] = max(I[MAX_SHARED, a], np.int64(shared[i]))
         elif k == FOLLOW:
             I[N_FOLLOW, a] += 1
         I[TARGET_BITS, a] |= np.int64(1) << np.int64(target_h[i] % np.uint64(63))

@@ -53,6 +53,7 @@ class Stack:
             partitions=partitions, api_port=int(self.env["TRUSTREAM_API_PORT"]),
             warmup_windows=int(self.env["TRUSTREAM_WARMUP_WINDOWS"]))
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.http = httpx.Client(timeout=5)  # one connection pool: tests poll the API thousands of times
         self.metrics_ports: dict[str, int] = {}
         self._logs: list[Any] = []
         asyncio.run(ensure_topics(self.settings))
@@ -100,6 +101,7 @@ class Stack:
         self.procs.clear()
         for log in self._logs:
             log.close()
+        self.http.close()
 
     # --- HTTP --------------------------------------------------------------------------------
     @property
@@ -108,7 +110,7 @@ class Stack:
 
     def get(self, path: str, **params: Any) -> httpx.Response:
         try:
-            return httpx.get(self.base + path, params=params, timeout=5)
+            return self.http.get(self.base + path, params=params)
         except httpx.TransportError:
             return httpx.Response(599)
 

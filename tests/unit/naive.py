@@ -443,7 +443,7 @@ def kafka_partition(key: bytes, n_partitions: int) -> int:
 
 # --- bots: comment fingerprints ----------------------------------------------------------------
 
-TEXT_EMOJI_ONLY, TEXT_GENERIC = 1, 2
+TEXT_EMOJI_ONLY, TEXT_GENERIC, TEXT_SPECIFIC = 1, 2, 4
 
 
 def _ascii_alnum(b: int) -> bool:
@@ -492,7 +492,8 @@ def text_fingerprint(text: str, generic: set[str], generic_prefix: set[str]) -> 
     No ASCII letter or digit: the FNV-1a of its bytes; flagged emoji-only and generic when it is not empty
     and has no letter in any other script either (:func:`is_letter`): emoji, symbols, punctuation, spaces.
     Otherwise the SimHash of its tokens; generic when the tokens joined by one space are a generic phrase, or
-    when there are more than two tokens and the first two joined are a generic prefix.
+    when there are more than two tokens and the first two joined are a generic prefix; specific when it is not
+    generic and has at least four tokens.
     """
     toks = text_tokens(text)
     if not toks:
@@ -501,13 +502,15 @@ def text_fingerprint(text: str, generic: set[str], generic_prefix: set[str]) -> 
     flags = 0
     if " ".join(toks) in generic or (len(toks) > 2 and " ".join(toks[:2]) in generic_prefix):
         flags |= TEXT_GENERIC
+    elif len(toks) >= 4:
+        flags |= TEXT_SPECIFIC
     return simhash64(toks), flags
 
 
 # --- bots: per-actor behaviour -----------------------------------------------------------------
 
 #: Evidence bits, in the order the rules are tried (and their strengths multiplied).
-B_REGULAR, B_EVEN, B_SLEEPLESS, B_TEMPLATED, B_FAST, B_VOLUME, B_PROFILE = (1 << i for i in range(7))
+B_REGULAR, B_EVEN, B_SLEEPLESS, B_TEMPLATED, B_FAST, B_VOLUME, B_PROFILE, B_COPIED = (1 << i for i in range(8))
 RECENT_COMMENTS = 4
 
 
@@ -516,6 +519,7 @@ class BotParams:
     session_s: float = 1_800.0
     fast_s: float = 1.0
     threshold: float = 0.75
+    copied_accounts: int = 5
 
 
 @dataclass
@@ -527,6 +531,7 @@ class Action:
     sim: int = 0
     tflags: int = 0
     apply: bool = True
+    shared: int = 0  # other accounts that posted the same specific text
 
 
 @dataclass
@@ -553,6 +558,8 @@ class BotActor:
     last_day: int = -1
     n_generic: int = 0
     n_repeat: int = 0
+    n_copied: int = 0
+    max_shared: int = 0
     recent: list[int] = field(default_factory=lambda: [0] * RECENT_COMMENTS)  # ring of SimHashes, 0 = empty
     recent_ptr: int = 0
     targets: set[int] = field(default_factory=set)  # target hash mod 63
@@ -569,8 +576,8 @@ def bot_evidence(a: BotActor) -> tuple[int, float]:
     < 0.35; else even pace (0.4): >= 100 gaps whose log1p has a population sd < 0.75 (both need >= 2 gaps).
     No sleep (0.7): >= 22 distinct UTC hours, >= 2 days, >= 100 actions. Templated (0.7): >= 5 comments and
     max(generic, repeats) >= 60% of them. Fast (0.8): >= 10 gaps below ``fast_s``, and at least 5% of the
-    actions. Volume (0.6): >= 800 actions and >= 800 a day over max(1, span in days). Fake profile (0.6 p): a
-    profile score p >= 0.5.
+    actions. Volume (0.6): >= 800 actions and >= 800 a day over max(1, span in days). Copied (0.7): >= 3 copied
+    comments and >= 30% of its comments. Fake profile (0.6 p): a profile score p >= 0.5.
     """
     bits = 0
     keep = 1.0
@@ -595,6 +602,9 @@ def bot_evidence(a: BotActor) -> tuple[int, float]:
     if a.n_act >= 800 and a.n_act / span_days >= 800.0:
         bits |= B_VOLUME
         keep *= 1.0 - 0.6
+    if a.n_copied >= 3 and a.n_copied >= 0.3 * a.n_comment:
+        bits |= B_COPIED
+        keep *= 1.0 - 0.7
     if not math.isnan(a.profile_fake) and a.profile_fake >= 0.5:
         bits |= B_PROFILE
         keep *= 1.0 - 0.6 * a.profile_fake
@@ -615,7 +625,8 @@ def bot_update(actions: Iterable[Action], actors: dict[int, BotActor], p: BotPar
     its log1p); an earlier action
     gives no gap and counts as out of order. Its UTC hour joins the hour set; a UTC day other than the previous
     action's (in arrival order) counts one more day. A comment counts as generic by its text flags and as a
-    repeat when its SimHash is within 3 bits of a non-empty one of the actor's last four, then enters that ring.
+    repeat when its SimHash is within 3 bits of a non-empty one of the actor's last four, then enters that ring;
+    it is a copy when ``shared`` >= ``copied_accounts``, and the largest ``shared`` is kept.
     Then the actor is re-scored; at ``threshold`` the flag rises (once, first and last time = the action's
     time), and its last time moves forward to the action's time when that is later (never back: an action
     arriving late leaves it, so it never precedes the first time).
@@ -636,6 +647,9 @@ def bot_update(actions: Iterable[Action], actors: dict[int, BotActor], p: BotPar
                 a.n_repeat += 1
             a.recent[a.recent_ptr] = e.sim
             a.recent_ptr = (a.recent_ptr + 1) % RECENT_COMMENTS
+            if e.shared >= p.copied_accounts:
+                a.n_copied += 1
+            a.max_shared = max(a.max_shared, e.shared)
         elif e.kind == FOLLOW:
             a.n_follow += 1
         a.targets.add(e.target_h % 63)

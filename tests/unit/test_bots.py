@@ -119,10 +119,12 @@ def test_generic_tables_are_normalized_phrases_and_their_two_word_openings() -> 
     ("nice pic love this so", K.TEXT_GENERIC),  # longer, with a generic two-word opening
     ("love this so good", K.TEXT_GENERIC),  # "love this" is a two-word generic phrase, so an opening too
     ("so good", 0),
-    ("nice to meet you at the market", 0),  # "nice" is generic alone, but only two-word openings count
+    ("nice to meet you at the market", K.TEXT_SPECIFIC),  # "nice" is generic alone, only two-word openings count
     ("nice", K.TEXT_GENERIC),
     ("Follow back!!", K.TEXT_GENERIC),
-    ("The light on the left tower is unreal, which lens?", 0),
+    ("The light on the left tower is unreal, which lens?", K.TEXT_SPECIFIC),
+    ("where is that", 0),  # three words: people write that alike
+    ("where is that cafe", K.TEXT_SPECIFIC),
     ("nicepic", 0),
 ])
 def test_known_texts(text: str, flags: int) -> None:
@@ -164,7 +166,7 @@ def test_love_this_so_good_is_generic_only_through_its_opening() -> None:
     assert "love this so good" not in GENERIC_PHRASES
     assert "love this" in GENERIC_PHRASES
     assert fp("love this so good")[1] == K.TEXT_GENERIC
-    assert fp("this love so good")[1] == 0  # same words, no generic opening
+    assert fp("this love so good")[1] == K.TEXT_SPECIFIC  # same words, no generic opening
 
 
 @given(comment_texts(), st.sampled_from(["!", "!!! \U0001f525", " :)", "..."]), st.booleans())
@@ -271,10 +273,11 @@ def test_layout_constants_agree_with_the_reference() -> None:
     assert (K.LIKE, K.COMMENT, K.FOLLOW, K.UNFOLLOW) == (LIKE, COMMENT, FOLLOW, UNFOLLOW)
     assert [EVENT_KINDS.index(x) for x in ("like", "comment", "follow", "unfollow")] == [LIKE, COMMENT, FOLLOW,
                                                                                           UNFOLLOW]
-    assert (K.TEXT_EMOJI_ONLY, K.TEXT_GENERIC) == (naive.TEXT_EMOJI_ONLY, naive.TEXT_GENERIC)
-    assert (K.E_REGULAR, K.E_EVEN, K.E_SLEEPLESS, K.E_TEMPLATED, K.E_FAST, K.E_VOLUME, K.E_PROFILE) == (
+    assert (K.TEXT_EMOJI_ONLY, K.TEXT_GENERIC, K.TEXT_SPECIFIC) == (naive.TEXT_EMOJI_ONLY, naive.TEXT_GENERIC,
+                                                                   naive.TEXT_SPECIFIC)
+    assert (K.E_REGULAR, K.E_EVEN, K.E_SLEEPLESS, K.E_TEMPLATED, K.E_FAST, K.E_VOLUME, K.E_PROFILE, K.E_COPIED) == (
         naive.B_REGULAR, naive.B_EVEN, naive.B_SLEEPLESS, naive.B_TEMPLATED, naive.B_FAST, naive.B_VOLUME,
-        naive.B_PROFILE)
+        naive.B_PROFILE, naive.B_COPIED)
     assert K.N_RECENT == naive.RECENT_COMMENTS
     assert (K.N_F, K.N_I) == (len(K.F_DEFAULTS), len(K.I_DEFAULTS))
     assert BotDetector.spec.f_defaults is K.F_DEFAULTS and BotDetector.spec.i_defaults is K.I_DEFAULTS
@@ -296,7 +299,7 @@ def columns_of(a: naive.BotActor) -> tuple[list[float], list[int]]:
     i[K.N_ACT], i[K.N_LIKE], i[K.N_COMMENT], i[K.N_FOLLOW] = a.n_act, a.n_like, a.n_comment, a.n_follow
     i[K.N_GAPS], i[K.N_FAST], i[K.N_DAYS], i[K.LAST_DAY] = a.n_gaps, a.n_fast, a.n_days, a.last_day
     i[K.HOUR_MASK] = sum(1 << h for h in a.hours)
-    i[K.N_GENERIC], i[K.N_REPEAT] = a.n_generic, a.n_repeat
+    i[K.N_GENERIC], i[K.N_REPEAT], i[K.N_COPIED], i[K.MAX_SHARED] = a.n_generic, a.n_repeat, a.n_copied, a.max_shared
     for r, s in enumerate(a.recent):
         i[K.RECENT0 + r] = signed64(s)
     i[K.RECENT_PTR] = a.recent_ptr
@@ -332,6 +335,7 @@ class Bots:
             target_h=np.asarray([a.target_h for a in acts], dtype=np.uint64).reshape(-1),
             sim=np.asarray([a.sim for a in acts], dtype=np.uint64).reshape(-1),
             tflags=np.asarray([a.tflags for a in acts], dtype=np.uint8).reshape(-1),
+            shared=np.asarray([a.shared for a in acts], dtype=np.int32).reshape(-1),
             offset=np.full(m, offset, dtype=np.int64), apply=np.asarray([a.apply for a in acts], dtype=np.bool_))
         mask = self.det.update_actions(cols, self.table)
         assert mask.dtype == np.uint8 and mask.shape == (self.table.capacity,)
@@ -434,6 +438,7 @@ class Run:
     kind: int
     sim: int
     tflags: int
+    shared: int = 0
 
 
 deltas = st.one_of(st.just(0.0), st.floats(0, 1.5), st.floats(0, 120), st.floats(1_790, 1_810), st.just(1_800.0),
@@ -454,20 +459,21 @@ def streams(draw: st.DrawFn, n_actors: int = 4) -> list[Item]:
             continue
         kind = draw(st.sampled_from([LIKE, LIKE, COMMENT, COMMENT, FOLLOW, UNFOLLOW]))
         sim = draw(st.sampled_from(SIMS)) if kind == COMMENT else 0
-        tflags = draw(st.sampled_from([0, 0, 2, 3])) if kind == COMMENT else 0
+        tflags = draw(st.sampled_from([0, 0, 2, 3, 4])) if kind == COMMENT else 0
+        shared = draw(st.sampled_from([0, 0, 4, 5, 40])) if kind == COMMENT else 0
         if what <= 3:
             r = Run(a, clock[a] + draw(deltas), draw(st.one_of(st.floats(0, 3), st.floats(30, 2_000),
                                                                st.sampled_from([0.5, 60.0, 1_800.0]))),
-                    draw(st.integers(1, 45)), kind, sim, tflags)
+                    draw(st.integers(1, 45)), kind, sim, tflags, shared)
             for j in range(r.count):
                 items.append(naive.Action(a, r.start + j * r.gap, kind, draw(st.integers(0, 2**64 - 1)) if j == 0
-                                          else j * 7919, sim, tflags, True))
+                                          else j * 7919, sim, tflags, True, shared))
             clock[a] = max(clock[a], r.start + (r.count - 1) * r.gap)
         else:
             ts = clock[a] + draw(deltas)
             clock[a] = max(clock[a], ts)
             items.append(naive.Action(a, ts, kind, draw(st.integers(0, 2**64 - 1)), sim, tflags,
-                                      draw(st.booleans()) or draw(st.booleans())))
+                                      draw(st.booleans()) or draw(st.booleans()), shared))
     return items
 
 
@@ -841,13 +847,14 @@ def action_batch(actors: list[str], data: st.DataObject) -> ActionBatch:
 
     return ActionBatch(actors, arr(st.floats(), np.float64), arr(st.integers(-128, 127), np.int8),
                        arr(st.integers(0, 2**64 - 1), np.uint64), arr(st.integers(0, 2**64 - 1), np.uint64),
-                       arr(st.integers(0, 255), np.uint8), arr(st.integers(0, 2**64 - 1), np.uint64))
+                       arr(st.integers(0, 255), np.uint8), arr(st.integers(0, 2**64 - 1), np.uint64),
+                       arr(st.integers(-(2**31), 2**31 - 1), np.int32))
 
 
 def assert_same_batch(got: ActionBatch, want: ActionBatch) -> None:
     assert got.actors == want.actors
     for name, dtype in [("ts", np.float64), ("kind", np.int8), ("target_h", np.uint64), ("sim", np.uint64),
-                        ("tflags", np.uint8), ("event_h", np.uint64)]:
+                        ("tflags", np.uint8), ("event_h", np.uint64), ("shared", np.int32)]:
         g = getattr(got, name)
         assert g.dtype == dtype, name
         np.testing.assert_array_equal(g, getattr(want, name), err_msg=name)
@@ -868,7 +875,7 @@ def test_empty_batch_round_trip() -> None:
     assert_same_batch(got, ActionBatch.empty())
     # also when it comes from taking nothing of a batch
     some = ActionBatch(["a"], np.ones(1), np.ones(1, np.int8), np.ones(1, np.uint64), np.ones(1, np.uint64),
-                       np.ones(1, np.uint8), np.ones(1, np.uint64))
+                       np.ones(1, np.uint8), np.ones(1, np.uint64), np.ones(1, np.int32))
     assert_same_batch(decode_actions(encode_actions(some.take(np.zeros(0, np.int64)))), ActionBatch.empty())
 
 
@@ -890,7 +897,8 @@ def valid_arrays(actors: Sequence[str] = ("a", "bc", "\u00e9\U0001f525")) -> dic
                                                        np.arange(len(actors), dtype=np.uint64),
                                                        np.zeros(len(actors), np.uint64),
                                                        np.zeros(len(actors), np.uint8),
-                                                       np.arange(len(actors), dtype=np.uint64))))) as z:
+                                                       np.arange(len(actors), dtype=np.uint64),
+                                                       np.zeros(len(actors), np.int32))))) as z:
         return {k: z[k] for k in z.files}
 
 
@@ -913,7 +921,8 @@ BAD: dict[str, tuple[bytes | None, str]] = {
     "pickled_object_array": (npz(**dict(V, ts=np.asarray([object(), 1, 2], dtype=object))),
                              "not an actions archive"),
     "no_format": (npz(**without(V, "format")), "unknown actions format"),
-    "format_2": (npz(**dict(V, format=np.asarray([2]))), "unknown actions format"),
+    "format_3": (npz(**dict(V, format=np.asarray([3]))), "unknown actions format"),
+    "format_2_without_shared": (npz(**dict(without(V, "shared"))), "lacks shared"),
     "format_twice": (npz(**dict(V, format=np.asarray([1, 1]))), "unknown actions format"),
     "format_text": (npz(**dict(V, format=np.asarray(["1"]))), "unknown actions format"),
     "no_ts": (npz(**without(V, "ts")), "lacks ts"),
@@ -948,6 +957,11 @@ def test_decode_rejects_with_a_value_error_that_says_why(case: str) -> None:
     with pytest.raises(ValueError, match=re.escape(what) if what else r"\w") as exc:
         decode_actions(value)
     assert str(exc.value)
+
+
+def test_format_1_without_shared_decodes_with_no_copies() -> None:
+    old = decode_actions(npz(**dict(without(V, "shared"), format=np.asarray([1]))))
+    assert len(old) == 3 and old.shared.dtype == np.int32 and not old.shared.any()
 
 
 def test_valid_fixture_decodes() -> None:
@@ -1093,7 +1107,8 @@ def test_action_buffer_pops_what_a_plain_list_pops(ops: list[tuple[str, object]]
             actor = np.asarray([a for _, _, a in rows], dtype=np.int64)
             n = len(rows)
             buf.append(actor, ActionBatch([f"a{a}" for a in actor.tolist()], ts, np.zeros(n, np.int8),
-                                          np.zeros(n, np.uint64), np.zeros(n, np.uint64), np.zeros(n, np.uint8), h))
+                                          np.zeros(n, np.uint64), np.zeros(n, np.uint64), np.zeros(n, np.uint8), h,
+                                          np.zeros(n, np.int32)))
             ref += [(float(t), e, a) for t, e, a in rows]
         else:
             upto = float(arg)  # type: ignore[arg-type]
@@ -1120,7 +1135,7 @@ def test_step_actions_buffers_until_the_watermark_has_passed_by_the_lateness() -
 
     def mk(ts: float, eid: str) -> ActionBatch:
         return ActionBatch(["bob"], np.asarray([ts]), np.asarray([LIKE], np.int8), np.zeros(1, np.uint64),
-                           np.zeros(1, np.uint64), np.zeros(1, np.uint8), hash_ids([eid]))
+                           np.zeros(1, np.uint64), np.zeros(1, np.uint8), hash_ids([eid]), np.zeros(1, np.int32))
 
     assert core.step_actions(mk(T0, "a"), [0], [0]).size == 0  # waits
     assert core.step_actions(mk(T0 + lateness - 1, "b"), [1], [0]).size == 0  # T0 is not yet 600 s behind
@@ -1172,7 +1187,7 @@ def test_step_actions_applies_once_and_drops_resent_actions() -> None:
     assert same_state(actions_state(restored), state)
     # one new action still applies
     new = ActionBatch(["bob"], np.asarray([T0 + 99.0]), np.asarray([LIKE], np.int8), np.zeros(1, np.uint64),
-                      np.zeros(1, np.uint64), np.zeros(1, np.uint8), hash_ids(["e-new"]))
+                      np.zeros(1, np.uint64), np.zeros(1, np.uint8), hash_ids(["e-new"]), np.zeros(1, np.int32))
     assert restored.step_actions(new, [43], [0]).size == 0
     assert [restored.table.ids[int(a)] for a in restored.flush_actions()] == ["bob"]
     assert restored.table.I["bots"][K.N_ACT, restored.table.index["bob"]] == 3
@@ -1209,7 +1224,7 @@ def bot_messages(seed: int, n_msgs: int, n_extra_actors: int = 0) -> list[Action
                         hash_ids([f"c{int(x)}" for x in rng.integers(0, 50, len(rows))]),
                         np.where([r[3] is not None for r in rows], sim, 0).astype(np.uint64),
                         np.where([r[3] is not None for r in rows], flags, 0).astype(np.uint8),
-                        hash_ids([f"ev{j}" for j in range(len(rows))]))
+                        hash_ids([f"ev{j}" for j in range(len(rows))]), np.zeros(len(rows), np.int32))
     cuts = np.sort(rng.choice(np.arange(1, len(rows)), n_msgs - 1, replace=False))
     return [batch.take(idx) for idx in np.split(np.arange(len(rows)), cuts)]
 
