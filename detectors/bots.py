@@ -16,8 +16,8 @@ regular pace            0.9       >= 30 in-session gaps with coefficient of vari
 even pace               0.4       >= 100 in-session gaps whose logarithms spread < 0.75 (people: ~1 or more)
 no sleep                0.7       active in >= 22 of the 24 hours of the day, over >= 2 days, >= 100 actions
 templated comments      0.7       >= 5 comments, >= 60% generic/emoji-only, or repeating its own
-copied comments         0.7       >= 3 comments, and >= 30% of them, are specific texts that >= 5 other accounts
-                                  posted too (:mod:`detectors.comments`)
+copied comments         0.7       >= 3 comments, and >= 10% of them, are specific texts that >= 5 other accounts
+                                  posted too (:mod:`detectors.comments`; people: ~0, a giveaway phrase now and then)
 faster than a human     0.8       >= 10 actions, and >= 5% of all, less than a second after the previous
 volume                  0.6       >= 800 actions a day (Instagram blocks accounts at a few hundred)
 fake profile            0.6 x p   profile fake probability p >= 0.5

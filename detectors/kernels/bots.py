@@ -37,7 +37,7 @@ E_REGULAR, E_EVEN, E_SLEEPLESS, E_TEMPLATED, E_FAST, E_VOLUME, E_PROFILE, E_COPI
 P_SESSION, P_FAST, P_THRESHOLD, P_COPIED_ACCOUNTS = 0, 1, 2, 3
 N_P = 4
 #: The copied-comments rule: at least this many of the actor's comments are copies, and this share of them.
-COPIED_MIN, COPIED_SHARE = 3, 0.3
+COPIED_MIN, COPIED_SHARE = 3, 0.1
 
 
 @njit(**NJIT_OPTIONS)

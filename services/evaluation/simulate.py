@@ -29,7 +29,8 @@ posts within minutes: ``tight``, ``loose`` (not all members, delays up to an hou
 plus organic audiences), ``round`` (posts dropped into rounds); neighbouring pods may share members; each
 member's label also carries ``round_s``, the pod's posting round in seconds, see :meth:`_Sim.round_length`);
 ``bot`` (automated likers/commenters:
-``naive`` fixed 60 s +- 2 s around the clock with "Nice pic!"; ``sophisticated`` jittered, sleeping, templated).
+``naive`` fixed 60 s +- 2 s around the clock with "Nice pic!"; ``sophisticated`` jittered, sleeping, templated,
+in networks of ``BOT_NETWORK_SIZE`` that share a few campaign texts, the network in the label's ``group``).
 """
 
 from __future__ import annotations
@@ -67,6 +68,18 @@ COMMENT_WORDS = ("love", "this", "so", "good", "amazing", "wow", "beautiful", "n
                  "where", "is", "that", "omg", "yes", "perfect", "vibes", "look", "cute", "nice", "hair", "dress",
                  "recipe", "trip", "view", "haha", "same", "goals", "congrats", "happy", "for", "you")
 BOT_TEMPLATES = ("Nice pic!", "Great post!", "Awesome!", "Love it!", "🔥🔥🔥", "😍😍", "👏👏👏", "Amazing content!")
+#: Campaign texts of bot networks (spam and fake-ambassador offers, as in the cresci-2017 social spambots, which
+#: pushed the same texts and links from many accounts); each network fills in its own handle and product.
+CAMPAIGN_TEXTS = ("Check my page for a {item} collab 💰", "Send this to @{handle} to be featured!",
+                  "We love your feed, DM @{handle} for a collab", "Want more followers? Visit @{handle} now",
+                  "Your style fits our {item} ambassador program, DM us", "Free {item} giveaway on @{handle} go now")
+GIVEAWAY_PHRASES = ("count me in please", "I want to win this", "done and shared with my friends")
+CAMPAIGN_ITEMS = ("watch", "sneaker", "skincare", "crypto", "fitness", "jewelry", "coffee", "travel")
+#: Sophisticated bots come in networks of this many accounts run by one operator with a few campaign texts.
+BOT_NETWORK_SIZE = 8
+#: Share of a sophisticated bot's comments that are its network's campaign texts (the rest: generic templates,
+#: or a template with random words).
+CAMPAIGN_SHARE = 0.3
 
 
 def deliver(rng: np.random.Generator, offer: Offer, lot: int, order_ts: float, drip: bool
@@ -248,10 +261,13 @@ class _Sim:
                 start = t
         elif cls == "giveaway" and c.posts:
             pid, t = c.posts[len(c.posts) // 2]
+            # half the giveaways ask for one phrase ("comment 'count me in please'"): the same words from many
+            # people, once each (a hard negative for the copied-comments rule of the bot detector)
+            phrase = str(self.rng.choice(GIVEAWAY_PHRASES)) if self.rng.random() < 0.5 else None
             for u in self.users(int(self.expected_likes(c) * self.rng.uniform(1, 4))):
                 friends = " ".join(f"@u{f}" for f in self.users(int(self.rng.integers(1, 4))))
-                self.ev("comment", t + self.rng.lognormal(math.log(3_600), 1.0), f"u{u}", c.account_id, pid,
-                        f"{friends} {self.comment_text()}")
+                text = phrase if phrase and self.rng.random() < 0.7 else f"{friends} {self.comment_text()}"
+                self.ev("comment", t + self.rng.lognormal(math.log(3_600), 1.0), f"u{u}", c.account_id, pid, text)
             start = t
         elif cls == "featured":
             start = START_TS + self.rng.uniform(0.4, 0.8) * self.days * 86_400
@@ -317,7 +333,14 @@ class _Sim:
         return round(float(np.median(lengths)), 3) if lengths else None
 
     # --- bots -----------------------------------------------------------------------------------
-    def bot(self, variant: str) -> None:
+    def campaign(self) -> tuple[str, ...]:
+        """The campaign texts of one bot network: three of :data:`CAMPAIGN_TEXTS` with its handle and product."""
+        handle = f"{self.rng.choice(['promo', 'brand', 'shop', 'deals'])}_{int(self.rng.integers(100, 999))}"
+        item = str(self.rng.choice(CAMPAIGN_ITEMS))
+        picks = self.rng.choice(len(CAMPAIGN_TEXTS), size=3, replace=False)
+        return tuple(CAMPAIGN_TEXTS[int(i)].format(handle=handle, item=item) for i in picks)
+
+    def bot(self, variant: str, network: str | None = None, campaign: tuple[str, ...] = ()) -> None:
         bid = self._id("bot")
         self.profile(bid, self.src.fake[self.rng.integers(len(self.src.fake))])
         t = START_TS + self.rng.uniform(0, 0.3) * self.days * 86_400
@@ -336,11 +359,13 @@ class _Sim:
                     t += (7 - hour) * 3_600 + self.rng.uniform(0, 3_600)
                 base = BOT_TEMPLATES[int(self.rng.integers(len(BOT_TEMPLATES)))]
                 text = base + " " + self.comment_text() if self.rng.random() < 0.5 else base
+                if campaign and self.rng.random() < CAMPAIGN_SHARE:
+                    text = campaign[int(self.rng.integers(len(campaign)))]
             kind = "comment" if self.rng.random() < 0.15 else "like"
             self.ev(kind, t, bid, c.account_id, pid, text if kind == "comment" else None)
             if variant == "naive" and self.rng.random() < 0.05:
                 self.ev("follow", t + 1, bid, c.account_id)
-        self.label(bid, "bot", variant, "actor", None, first, None)
+        self.label(bid, "bot", variant, "actor", network, first, None)
 
 
 def simulate(scenario: str, seed: int, scale: float = 1.0, days: float = 5.0, sources: Sources | None = None
@@ -409,8 +434,13 @@ def simulate(scenario: str, seed: int, scale: float = 1.0, days: float = 5.0, so
         sim.heavy_humans(max(3, n // 150), "heavy_liker")
         sim.heavy_humans(max(3, n // 150), "night_owl")
     if scenario in ("bots", "mixed"):
-        for i in range(max(6, n // 30)):
-            sim.bot("naive" if i % 2 == 0 else "sophisticated")
+        campaigns: dict[str, tuple[str, ...]] = {}
+        for i in range(max(6, n // (10 if scenario == "bots" else 30))):
+            if i % 2 == 0:
+                sim.bot("naive")
+                continue
+            net = f"botnet{(i // 2) // BOT_NETWORK_SIZE}"
+            sim.bot("sophisticated", net, campaigns.setdefault(net, sim.campaign()))
     labelled = {lb["account_id"] for lb in sim.world.labels}
     for u in sorted({e["actor_id"] for e in sim.world.events if e["actor_id"][0] == "u"} - labelled):
         sim.label(u, "organic", "liker", "actor")  # the organic audience: people who like, comment and follow

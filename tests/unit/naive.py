@@ -577,7 +577,7 @@ def bot_evidence(a: BotActor) -> tuple[int, float]:
     No sleep (0.7): >= 22 distinct UTC hours, >= 2 days, >= 100 actions. Templated (0.7): >= 5 comments and
     max(generic, repeats) >= 60% of them. Fast (0.8): >= 10 gaps below ``fast_s``, and at least 5% of the
     actions. Volume (0.6): >= 800 actions and >= 800 a day over max(1, span in days). Copied (0.7): >= 3 copied
-    comments and >= 30% of its comments. Fake profile (0.6 p): a profile score p >= 0.5.
+    comments and >= 10% of its comments. Fake profile (0.6 p): a profile score p >= 0.5.
     """
     bits = 0
     keep = 1.0
@@ -602,7 +602,7 @@ def bot_evidence(a: BotActor) -> tuple[int, float]:
     if a.n_act >= 800 and a.n_act / span_days >= 800.0:
         bits |= B_VOLUME
         keep *= 1.0 - 0.6
-    if a.n_copied >= 3 and a.n_copied >= 0.3 * a.n_comment:
+    if a.n_copied >= 3 and a.n_copied >= 0.1 * a.n_comment:
         bits |= B_COPIED
         keep *= 1.0 - 0.7
     if not math.isnan(a.profile_fake) and a.profile_fake >= 0.5:
