@@ -14,7 +14,8 @@ rule                    strength  holds when
 ======================  ========  =====================================================================
 regular pace            0.9       >= 30 in-session gaps with coefficient of variation < 0.35
 even pace               0.4       >= 100 in-session gaps whose logarithms spread < 0.75 (people: ~1 or more)
-no sleep                0.7       active in >= 22 of the 24 hours of the day, over >= 2 days, >= 100 actions
+no sleep                0.7       active in >= 22 of the 24 hours of the day on two days or more, >= 100 actions
+                                  (a stray night action or two does not count: people do that)
 templated comments      0.7       >= 5 comments, >= 60% generic/emoji-only, or repeating its own
 copied comments         0.7       >= 3 comments, and >= 10% of them, are specific texts that >= 5 other accounts
                                   posted too (:mod:`detectors.comments`; people: ~0, a giveaway phrase now and then)
@@ -26,7 +27,10 @@ fake profile            0.6 x p   profile fake probability p >= 0.5
 No single weak rule flags: a fake-looking profile alone (at most 0.6) or no sleep alone (0.7) does not, so a
 real person with an odd profile or a long day is not called a bot; a bot that acts every minute is (0.9).
 
-Memory: 11 float64 + 23 int64 columns = 272 bytes per account.
+The flag is up while the score is at the threshold; it falls when later evidence lowers the score (a genuine
+profile snapshot, comments that dilute a share) and keeps its first time if it rises again.
+
+Memory: 11 float64 + 25 int64 columns = 288 bytes per account.
 """
 
 from __future__ import annotations
@@ -146,15 +150,15 @@ class BotDetector:
         n_gaps = int(I[k.N_GAPS])
         mean = float(F[k.GAP_MEAN])
         sd = math.sqrt(F[k.GAP_M2] / n_gaps) if n_gaps else 0.0
-        hours = bin(int(I[k.HOUR_MASK]) & 0xFFFFFF).count("1")
+        hours = bin(int(I[k.HOUR_MASK2]) & 0xFFFFFF).count("1")
         days = int(I[k.N_DAYS])
         nc = int(I[k.N_COMMENT])
         if bits & (k.E_REGULAR | k.E_EVEN):
             what = "acts every" if bits & k.E_REGULAR else "keeps an even pace: every"
             reasons.append(f"{what} {duration(mean)} +/- {duration(sd)} within sessions ({n_gaps:,} gaps)")
         if bits & k.E_SLEEPLESS:
-            reasons.append(f"active around the clock: in {hours} of the 24 hours of the day over {days} days, "
-                           "never sleeping")
+            reasons.append(f"active around the clock: in {hours} of the 24 hours of the day, each on two days or "
+                           f"more of {days}, never sleeping")
         if bits & k.E_TEMPLATED:
             reasons.append(f"{max(int(I[k.N_GENERIC]), int(I[k.N_REPEAT]))} of its {nc} comments are generic "
                            "(\"Nice pic!\", emoji only) or repeat its own earlier comments")

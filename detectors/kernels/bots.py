@@ -15,7 +15,7 @@ from detectors.kernels.hashing import FNV_OFFSET, FNV_PRIME
 LIKE, COMMENT, FOLLOW, UNFOLLOW = 0, 1, 2, 3
 TEXT_EMOJI_ONLY, TEXT_GENERIC, TEXT_SPECIFIC = 1, 2, 4  # bits of a text's flags
 #: Fewest word tokens of a *specific* text: not generic, and long enough that two people rarely write it alike.
-SPECIFIC_TOKENS = 4
+SPECIFIC_TOKENS = 5
 
 # float columns
 (FIRST_TS, LAST_TS, GAP_MEAN, GAP_M2, PROFILE_FAKE, SCORE, FLAG_FIRST, FLAG_LAST, LGAP_MEAN, LGAP_M2,
@@ -25,8 +25,8 @@ F_DEFAULTS = np.array([np.inf, -np.inf, 0.0, 0.0, np.nan, 0.0, np.nan, np.nan, 0
 # int columns
 (N_ACT, N_LIKE, N_COMMENT, N_FOLLOW, N_GAPS, N_FAST, HOUR_MASK, N_DAYS, LAST_DAY, N_GENERIC, N_REPEAT,
  RECENT0, RECENT1, RECENT2, RECENT3, RECENT_PTR, TARGET_BITS, N_OOO, EVIDENCE, FLAGGED, CATEGORY, N_COPIED,
- MAX_SHARED) = range(23)
-N_I = 23
+ MAX_SHARED, DAY_MASK, HOUR_MASK2) = range(25)
+N_I = 25
 N_RECENT = 4
 I_DEFAULTS = np.zeros(N_I, dtype=np.int64)
 I_DEFAULTS[LAST_DAY] = -1
@@ -191,7 +191,7 @@ def evidence(F: np.ndarray, I: np.ndarray, a: int) -> tuple[np.int64, float]:
         elif n_gaps >= 100 and np.sqrt(F[LGAP_M2, a] / n_gaps) < 0.75:
             bits |= E_EVEN
             keep *= 1.0 - 0.4
-    if _popcount(I[HOUR_MASK, a]) >= 22 and I[N_DAYS, a] >= 2 and I[N_ACT, a] >= 100:
+    if _popcount(I[HOUR_MASK2, a]) >= 22 and I[N_DAYS, a] >= 2 and I[N_ACT, a] >= 100:
         bits |= E_SLEEPLESS
         keep *= 1.0 - 0.7
     nc = I[N_COMMENT, a]
@@ -277,41 +277,53 @@ def bot_update(actor: np.ndarray, ts: np.ndarray, kind: np.ndarray, target_h: np
             F[LAST_TS, a] = t
         else:
             I[N_OOO, a] += 1
-        hour = np.int64(t // 3600.0) % 24
-        I[HOUR_MASK, a] |= np.int64(1) << hour
         day = np.int64(t // 86_400.0)
         if day != I[LAST_DAY, a]:
             I[N_DAYS, a] += 1
             I[LAST_DAY, a] = day
-        bits, score = evidence(F, I, a)
-        I[EVIDENCE, a] = bits
-        F[SCORE, a] = score
-        if score >= threshold:
-            if not I[FLAGGED, a]:
-                I[FLAGGED, a] = 1
+            I[DAY_MASK, a] = 0
+        hbit = np.int64(1) << (np.int64(t // 3600.0) % 24)
+        if not I[DAY_MASK, a] & hbit:  # first action in this hour of this day
+            if I[HOUR_MASK, a] & hbit:
+                I[HOUR_MASK2, a] |= hbit
+            I[HOUR_MASK, a] |= hbit
+            I[DAY_MASK, a] |= hbit
+        _decide(F, I, a, t, threshold, out)
+    return out
+
+
+@njit(**NJIT_OPTIONS)
+def _decide(F: np.ndarray, I: np.ndarray, a: int, t: float, threshold: float, out: np.ndarray) -> None:
+    """Re-score actor ``a`` at time ``t``: the flag is up exactly while the score is at the threshold or above.
+
+    ``FLAG_FIRST`` is the first time it ever rose (so a flag that falls and rises again keeps its alert id),
+    ``FLAG_LAST`` the latest time it held; ``out[a]`` is set when it rises.
+    """
+    bits, score = evidence(F, I, a)
+    I[EVIDENCE, a] = bits
+    F[SCORE, a] = score
+    if score >= threshold:
+        if not I[FLAGGED, a]:
+            I[FLAGGED, a] = 1
+            out[a] = 1
+            if F[FLAG_FIRST, a] != F[FLAG_FIRST, a]:  # NaN: never flagged before
                 F[FLAG_FIRST, a] = t
                 F[FLAG_LAST, a] = t
-                out[a] = 1
-            F[FLAG_LAST, a] = max(F[FLAG_LAST, a], t)
-    return out
+        F[FLAG_LAST, a] = max(F[FLAG_LAST, a], t)
+    else:
+        I[FLAGGED, a] = 0
 
 
 @njit(**NJIT_OPTIONS)
 def profile_update(account: np.ndarray, fake: np.ndarray, following: np.ndarray, ts: np.ndarray, F: np.ndarray,
                    I: np.ndarray, threshold: float, dirty: np.ndarray, chunk_shift: int) -> np.ndarray:
-    """Record the profile fake score of each snapshot (newest wins in arrival order) and re-score."""
+    """Record the profile fake score of each snapshot (newest wins in arrival order) and re-score at the snapshot's
+    time, or at the actor's latest action if that is later."""
     out = np.zeros(F.shape[1], dtype=np.uint8)
     for i in range(account.shape[0]):
         a = account[i]
         dirty[a >> chunk_shift] = True
         F[PROFILE_FAKE, a] = fake[i]
         F[PROFILE_FOLLOWING, a] = following[i]
-        bits, score = evidence(F, I, a)
-        I[EVIDENCE, a] = bits
-        F[SCORE, a] = score
-        if score >= threshold and not I[FLAGGED, a]:
-            I[FLAGGED, a] = 1
-            F[FLAG_FIRST, a] = max(ts[i], F[LAST_TS, a]) if F[LAST_TS, a] > -np.inf else ts[i]
-            F[FLAG_LAST, a] = F[FLAG_FIRST, a]
-            out[a] = 1
+        _decide(F, I, a, max(ts[i], F[LAST_TS, a]), threshold, out)
     return out

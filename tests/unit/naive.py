@@ -493,7 +493,7 @@ def text_fingerprint(text: str, generic: set[str], generic_prefix: set[str]) -> 
     and has no letter in any other script either (:func:`is_letter`): emoji, symbols, punctuation, spaces.
     Otherwise the SimHash of its tokens; generic when the tokens joined by one space are a generic phrase, or
     when there are more than two tokens and the first two joined are a generic prefix; specific when it is not
-    generic and has at least four tokens.
+    generic and has at least five tokens.
     """
     toks = text_tokens(text)
     if not toks:
@@ -502,7 +502,7 @@ def text_fingerprint(text: str, generic: set[str], generic_prefix: set[str]) -> 
     flags = 0
     if " ".join(toks) in generic or (len(toks) > 2 and " ".join(toks[:2]) in generic_prefix):
         flags |= TEXT_GENERIC
-    elif len(toks) >= 4:
+    elif len(toks) >= 5:
         flags |= TEXT_SPECIFIC
     return simhash64(toks), flags
 
@@ -554,6 +554,8 @@ class BotActor:
     n_gaps: int = 0
     n_fast: int = 0
     hours: set[int] = field(default_factory=set)
+    day_hours: set[int] = field(default_factory=set)  # hours of the current day (in arrival order)
+    hours2: set[int] = field(default_factory=set)  # hours it acted in on at least two (arrival-order) days
     n_days: int = 0
     last_day: int = -1
     n_generic: int = 0
@@ -574,7 +576,7 @@ def bot_evidence(a: BotActor) -> tuple[int, float]:
 
     regular pace (0.9): >= 30 in-session gaps, coefficient of variation (population sd / mean, 0 if mean is 0)
     < 0.35; else even pace (0.4): >= 100 gaps whose log1p has a population sd < 0.75 (both need >= 2 gaps).
-    No sleep (0.7): >= 22 distinct UTC hours, >= 2 days, >= 100 actions. Templated (0.7): >= 5 comments and
+    No sleep (0.7): >= 22 UTC hours it acted in on two days or more, >= 2 days, >= 100 actions. Templated (0.7): >= 5 comments and
     max(generic, repeats) >= 60% of them. Fast (0.8): >= 10 gaps below ``fast_s``, and at least 5% of the
     actions. Volume (0.6): >= 800 actions and >= 800 a day over max(1, span in days). Copied (0.7): >= 3 copied
     comments and >= 10% of its comments. Fake profile (0.6 p): a profile score p >= 0.5.
@@ -589,7 +591,7 @@ def bot_evidence(a: BotActor) -> tuple[int, float]:
         elif a.n_gaps >= 100 and math.sqrt(a.lgap_m2 / a.n_gaps) < 0.75:
             bits |= B_EVEN
             keep *= 1.0 - 0.4
-    if len(a.hours) >= 22 and a.n_days >= 2 and a.n_act >= 100:
+    if len(a.hours2) >= 22 and a.n_days >= 2 and a.n_act >= 100:
         bits |= B_SLEEPLESS
         keep *= 1.0 - 0.7
     if a.n_comment >= 5 and max(a.n_generic, a.n_repeat) >= 0.6 * a.n_comment:
@@ -623,15 +625,17 @@ def bot_update(actions: Iterable[Action], actors: dict[int, BotActor], p: BotPar
     action at or after the actor's latest time gives the gap to it (none for the first action): a gap below
     ``fast_s`` is fast, a gap up to ``session_s`` joins the in-session Welford mean / M2 (of the gap and of
     its log1p); an earlier action
-    gives no gap and counts as out of order. Its UTC hour joins the hour set; a UTC day other than the previous
-    action's (in arrival order) counts one more day. A comment counts as generic by its text flags and as a
+    gives no gap and counts as out of order. A UTC day other than the previous action's (in arrival order) counts
+    one more day and starts a new set of the day's hours; its UTC hour joins the day's hours and the hour set,
+    and the set of hours seen on two days or more when it was in the hour set from an earlier day. A comment counts as generic by its text flags and as a
     repeat when its SimHash is within 3 bits of a non-empty one of the actor's last four, then enters that ring;
     it is a copy when ``shared`` >= ``copied_accounts``, and the largest ``shared`` is kept.
-    Then the actor is re-scored; at ``threshold`` the flag rises (once, first and last time = the action's
-    time), and its last time moves forward to the action's time when that is later (never back: an action
-    arriving late leaves it, so it never precedes the first time).
+    Then the actor is re-scored (:func:`_decide`): the flag is up while the score is at ``threshold`` or above;
+    its first time is the action's time when it rises for the first time ever, and while up its last time moves
+    forward to the action's time when that is later (never back: an action arriving late leaves it, so it never
+    precedes the first time). Returned: the actions where it rose (a flag that fell and rose again, again).
     """
-    raised: dict[int, int] = {}
+    raised: dict[int, int] = {}  # actor: the last action where its flag rose
     for i, e in enumerate(actions):
         if not e.apply:
             continue
@@ -671,20 +675,36 @@ def bot_update(actions: Iterable[Action], actors: dict[int, BotActor], p: BotPar
             a.last_ts = e.ts
         else:
             a.n_ooo += 1
-        a.hours.add(int(e.ts // 3600.0) % 24)
         day = int(e.ts // 86_400.0)
         if day != a.last_day:
             a.n_days += 1
             a.last_day = day
-        _rescore(a)
-        if a.score >= p.threshold:
-            if not a.flagged:
-                a.flagged = True
-                a.flag_first = e.ts
-                a.flag_last = e.ts
-                raised[e.actor] = i
-            a.flag_last = max(a.flag_last, e.ts)
+            a.day_hours = set()
+        hour = int(e.ts // 3600.0) % 24
+        if hour not in a.day_hours:
+            if hour in a.hours:
+                a.hours2.add(hour)
+            a.hours.add(hour)
+            a.day_hours.add(hour)
+        if _decide(a, e.ts, p.threshold):
+            raised[e.actor] = i
     return raised
+
+
+def _decide(a: BotActor, t: float, threshold: float) -> bool:
+    """Re-score; the flag is up exactly while the score reaches the threshold. Its first time is the first time it
+    ever rose, its last time the latest time it held. True when it rose now."""
+    _rescore(a)
+    rose = False
+    if a.score >= threshold:
+        if not a.flagged:
+            a.flagged = rose = True
+            if math.isnan(a.flag_first):
+                a.flag_first = a.flag_last = t
+        a.flag_last = max(a.flag_last, t)
+    else:
+        a.flagged = False
+    return rose
 
 
 @dataclass
@@ -698,17 +718,12 @@ class ProfileScore:
 def bot_profile_update(profiles: Iterable[ProfileScore], actors: dict[int, BotActor], threshold: float
                        ) -> dict[int, int]:
     """Each snapshot's fake score and following count replace the last ones (arrival order) and re-score the
-    actor. A flag first raised here starts (and ends) at the snapshot time, or at the actor's latest action if
-    that is later."""
+    actor at the snapshot time, or at the actor's latest action if that is later."""
     raised: dict[int, int] = {}
     for i, pr in enumerate(profiles):
         a = actors.setdefault(pr.account, BotActor())
         a.profile_fake = pr.fake
         a.profile_following = float(pr.following)
-        _rescore(a)
-        if a.score >= threshold and not a.flagged:
-            a.flagged = True
-            a.flag_first = max(pr.ts, a.last_ts)
-            a.flag_last = a.flag_first
+        if _decide(a, max(pr.ts, a.last_ts), threshold):
             raised[pr.account] = i
     return raised
