@@ -8,12 +8,14 @@ posted it there (:mod:`detectors.kernels.comments`). Each comment forwarded to i
 (:mod:`schemas.actions`) carries that count, and the bot detector turns an actor whose comments are copies
 into evidence (:mod:`detectors.bots`).
 
-Only *specific* texts count (at least four words, not generic): "nice pic" from thousands of people is no sign
-of anything, and generic texts are the bot detector's templated rule. A campaign that comments across many
+Only *specific* texts count (at least five words, not generic): "nice pic" from thousands of people is no sign
+of anything, and generic texts are the bot detector's templated rule. And a text counts only once it has been
+posted on ``min_creators`` creators: a phrase a giveaway asks of its entrants ("count me in please") is written
+by many people on one post, a network's texts travel from creator to creator. A campaign that comments across many
 creators reaches every partition, so each partition sees most of its accounts; with one partition (offline
 replay) the count is global.
 
-Memory: 24 bytes per remembered (account, text) pair and 16 per text slot, ``capacity`` of each per partition;
+Memory: 32 bytes per remembered (account, text) pair and 24 per text slot, ``capacity`` of each per partition;
 when 3/4 full the most recently seen half of the pairs is kept.
 """
 
@@ -34,6 +36,7 @@ _NAME = "cprint"
 @dataclass(frozen=True)
 class CommentParams:
     capacity: int = 1 << 18  # (account, text) pairs remembered per partition
+    min_creators: int = 5  # a text counts once seen on this many creators (a giveaway phrase stays on one)
 
 
 class CopiedComments:
@@ -45,25 +48,32 @@ class CopiedComments:
         self.pk = np.zeros(cap, dtype=np.uint64)
         self.pfp = np.zeros(cap, dtype=np.uint64)
         self.pt = np.zeros(cap)
+        self.pm = np.zeros(cap, dtype=np.uint64)
         self.fk = np.zeros(cap, dtype=np.uint64)
         self.fc = np.zeros(cap, dtype=np.int64)
+        self.fm = np.zeros(cap, dtype=np.uint64)
         self.dirty = np.zeros(cap >> K.SEG_SHIFT, dtype=np.bool_)
         self.state = np.zeros(2, dtype=np.int64)  # pairs used, rebuilds
         self._orphans: list[str] = []
 
-    def update(self, kind: np.ndarray, actor_h: np.ndarray, sim: np.ndarray, tflags: np.ndarray, ts: np.ndarray,
-               keep: np.ndarray) -> np.ndarray:
-        """Apply a batch in order; per event, the other accounts that posted its text on this partition so far."""
-        return K.copied_comments(kind, actor_h, sim, tflags, ts, keep, self.pk, self.pfp, self.pt,  # type: ignore[no-any-return]
-                                 self.fk, self.fc, self.dirty, self.state)
+    def update(self, kind: np.ndarray, actor_h: np.ndarray, target_h: np.ndarray, sim: np.ndarray,
+               tflags: np.ndarray, ts: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """Apply a batch in order; per event, the other accounts that posted its text on this partition so far
+        (0 until the text was seen on ``min_creators`` creators)."""
+        return K.copied_comments(kind, actor_h, target_h, sim, tflags, ts, keep, self.pk, self.pfp,  # type: ignore[no-any-return]
+                                 self.pt, self.pm, self.fk, self.fc, self.fm, self.dirty, self.state,
+                                 self.params.min_creators)
 
-    def accounts(self, sim: int) -> int:
-        """Distinct accounts remembered with the text of fingerprint ``sim``."""
+    def accounts(self, sim: int) -> tuple[int, int]:
+        """Distinct accounts remembered with the text of fingerprint ``sim``, and the creators it was seen on (as
+        counted: distinct creator hash buckets of 64)."""
         f = int(find_slot(self.fk, np.uint64(sim)))
-        return int(self.fc[f]) if self.fk[f] == np.uint64(sim) else 0
+        if self.fk[f] != np.uint64(sim):
+            return 0, 0
+        return int(self.fc[f]), int(K.popcount64(self.fm[f]))
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {"k": self.pk, "f": self.pfp, "t": self.pt}
+        return {"k": self.pk, "f": self.pfp, "t": self.pt, "m": self.pm}
 
     def checkpoint(self) -> list[tuple[str, bytes]]:
         out = dump_segments(_NAME, self.dirty, K.SEG_SHIFT, self._arrays())
@@ -77,11 +87,11 @@ class CopiedComments:
         data, self._orphans = load_segments(_NAME, blobs, self.dirty.shape[0])
         if data is None:
             return
-        k, f, t = data["k"], data["f"], data["t"]
+        k, f, t, m = data["k"], data["f"], data["t"], data["m"]
         used = np.flatnonzero(k != 0)
         cap = self.pk.shape[0]
         if used.shape[0] * 4 > cap * 3:  # a smaller table than the checkpoint's: the most recent half
             used = used[np.argsort(-t[used], kind="mergesort")[: cap // 2]]
-        self.state[0] = K.reinsert(k[used], f[used], t[used], self.pk, self.pfp, self.pt)
-        K.recount(self.pk, self.pfp, self.fk, self.fc)
+        self.state[0] = K.reinsert(k[used], f[used], t[used], m[used], self.pk, self.pfp, self.pt, self.pm)
+        K.recount(self.pk, self.pfp, self.pm, self.fk, self.fc, self.fm)
         self.dirty[:] = True

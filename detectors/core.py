@@ -310,7 +310,7 @@ class PartitionCore:
         if texted:
             sim[texted], tflags[texted] = fingerprint_texts([events[i].text or "" for i in texted])
         # the copies are counted on every kept event, replays included: a pair already counted changes nothing
-        shared = self.comments.update(kind, actor_h, sim, tflags, ts, keep)
+        shared = self.comments.update(kind, actor_h, target_h, sim, tflags, ts, keep)
         return ActionBatch([actors[i] for i in idx.tolist()], ts[idx], kind[idx], target_h[idx], sim[idx],
                            tflags[idx], event_h[idx], shared[idx], self.partition, self.max_event_ts)
 

@@ -576,10 +576,10 @@ def bot_evidence(a: BotActor) -> tuple[int, float]:
 
     regular pace (0.9): >= 30 in-session gaps, coefficient of variation (population sd / mean, 0 if mean is 0)
     < 0.35; else even pace (0.4): >= 100 gaps whose log1p has a population sd < 0.75 (both need >= 2 gaps).
-    No sleep (0.7): >= 22 UTC hours it acted in on two days or more, >= 2 days, >= 100 actions. Templated (0.7): >= 5 comments and
-    max(generic, repeats) >= 60% of them. Fast (0.8): >= 10 gaps below ``fast_s``, and at least 5% of the
-    actions. Volume (0.6): >= 800 actions and >= 800 a day over max(1, span in days). Copied (0.7): >= 3 copied
-    comments and >= 10% of its comments. Fake profile (0.6 p): a profile score p >= 0.5.
+    No sleep (0.7): >= 22 UTC hours it acted in on two days or more, >= 2 days, >= 100 actions. Templated
+    (0.7): >= 5 comments and max(generic, repeats) >= 60% of them. Fast (0.8): >= 10 gaps below ``fast_s``,
+    and at least 5% of the actions. Volume (0.6): >= 800 actions and >= 800 a day over max(1, span in days).
+    Copied (0.7): >= 3 copied comments and >= 10% of its comments. Fake profile (0.6 p): a profile score p >= 0.5.
     """
     bits = 0
     keep = 1.0
@@ -627,7 +627,8 @@ def bot_update(actions: Iterable[Action], actors: dict[int, BotActor], p: BotPar
     its log1p); an earlier action
     gives no gap and counts as out of order. A UTC day other than the previous action's (in arrival order) counts
     one more day and starts a new set of the day's hours; its UTC hour joins the day's hours and the hour set,
-    and the set of hours seen on two days or more when it was in the hour set from an earlier day. A comment counts as generic by its text flags and as a
+    and the set of hours seen on two days or more when it was in the hour set from an earlier day. A comment
+    counts as generic by its text flags and as a
     repeat when its SimHash is within 3 bits of a non-empty one of the actor's last four, then enters that ring;
     it is a copy when ``shared`` >= ``copied_accounts``, and the largest ``shared`` is kept.
     Then the actor is re-scored (:func:`_decide`): the flag is up while the score is at ``threshold`` or above;

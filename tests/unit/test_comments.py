@@ -18,35 +18,46 @@ T0 = 1_750_032_000.0
 
 
 class NaiveCopies:
-    """The specification: the distinct accounts that posted each text; a comment sees the others so far."""
+    """The specification: the distinct accounts that posted each text and the creators (hash buckets of 64) it
+    was posted on; a comment sees the other accounts so far, once its text was on ``min_creators`` creators."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_creators: int = 5) -> None:
         self.by_text: dict[int, set[int]] = {}
+        self.where: dict[int, set[int]] = {}
+        self.min_creators = min_creators
 
-    def apply(self, kind: int, actor: int, sim: int, tflags: int, keep: bool) -> int:
+    def apply(self, kind: int, actor: int, creator: int, sim: int, tflags: int, keep: bool) -> int:
         if not keep or kind != COMMENT or not tflags & KB.TEXT_SPECIFIC:
             return 0
         who = self.by_text.setdefault(sim, set())
         who.add(actor)
-        return len(who) - 1
+        where = self.where.setdefault(sim, set())
+        where.add(creator_h(creator) % 64)
+        return len(who) - 1 if len(where) >= self.min_creators else 0
 
 
-Row = tuple[int, int, int, int, bool]  # kind, actor, text, tflags, keep
+Row = tuple[int, int, int, int, int, bool]  # kind, actor, creator, text, tflags, keep
 
 rows_st = st.lists(st.tuples(st.sampled_from([LIKE, COMMENT, COMMENT, COMMENT]), st.integers(1, 12),
-                             st.integers(1, 5), st.sampled_from([0, KB.TEXT_GENERIC, KB.TEXT_SPECIFIC,
-                                                                  KB.TEXT_SPECIFIC]), st.booleans() | st.just(True)),
+                             st.integers(0, 9), st.integers(1, 5),
+                             st.sampled_from([0, KB.TEXT_GENERIC, KB.TEXT_SPECIFIC, KB.TEXT_SPECIFIC]),
+                             st.booleans() | st.just(True)),
                    max_size=80)
+
+
+def creator_h(c: int) -> int:
+    return (c * 0xD6E8FEB86659FD93 + 17) % 2**64
 
 
 def columns(rows: list[Row], t0: float = T0) -> tuple[np.ndarray, ...]:
     n = len(rows)
     return (np.asarray([r[0] for r in rows], dtype=np.int8).reshape(n),
             np.asarray([r[1] * 0x9E3779B97F4A7C15 % 2**64 for r in rows], dtype=np.uint64).reshape(n),
-            np.asarray([r[2] * 0xC2B2AE3D27D4EB4F % 2**64 for r in rows], dtype=np.uint64).reshape(n),
-            np.asarray([r[3] for r in rows], dtype=np.uint8).reshape(n),
+            np.asarray([creator_h(r[2]) for r in rows], dtype=np.uint64).reshape(n),
+            np.asarray([r[3] * 0xC2B2AE3D27D4EB4F % 2**64 for r in rows], dtype=np.uint64).reshape(n),
+            np.asarray([r[4] for r in rows], dtype=np.uint8).reshape(n),
             t0 + np.arange(n, dtype=np.float64),
-            np.asarray([r[4] for r in rows], dtype=np.bool_).reshape(n))
+            np.asarray([r[5] for r in rows], dtype=np.bool_).reshape(n))
 
 
 def run(table: CopiedComments, rows: list[Row], cuts: list[int]) -> list[int]:
@@ -58,15 +69,15 @@ def run(table: CopiedComments, rows: list[Row], cuts: list[int]) -> list[int]:
     return out
 
 
-@given(rows_st, st.lists(st.integers(0, 80), max_size=5))
+@given(rows_st, st.lists(st.integers(0, 80), max_size=5), st.sampled_from([1, 3, 5]))
 @settings(max_examples=300, deadline=None)
-def test_counts_match_the_reference_whatever_the_batches(rows: list[Row], cuts: list[int]) -> None:
-    ref = NaiveCopies()
+def test_counts_match_the_reference_whatever_the_batches(rows: list[Row], cuts: list[int], creators: int) -> None:
+    ref = NaiveCopies(creators)
     want = [ref.apply(*r) for r in rows]
-    table = CopiedComments(CommentParams(capacity=1 << 13))
+    table = CopiedComments(CommentParams(capacity=1 << 13, min_creators=creators))
     assert run(table, rows, cuts) == want
     for text, who in ref.by_text.items():
-        assert table.accounts(text * 0xC2B2AE3D27D4EB4F % 2**64) == len(who)
+        assert table.accounts(text * 0xC2B2AE3D27D4EB4F % 2**64) == (len(who), len(ref.where[text]))
     assert int(table.state[0]) == sum(len(w) for w in ref.by_text.values())
 
 
@@ -82,9 +93,9 @@ def test_replaying_events_changes_no_count(rows: list[Row]) -> None:
     ref = NaiveCopies()
     for r in rows:
         ref.apply(*r)
-    # the second pass sees every account the first pass remembered
-    assert again == [len(ref.by_text[r[2]]) - 1 if r[4] and r[0] == COMMENT and r[3] & KB.TEXT_SPECIFIC else 0
-                     for r in rows]
+    # the second pass sees every account and creator the first pass remembered
+    assert again == [len(ref.by_text[r[3]]) - 1 if r[5] and r[0] == COMMENT and r[4] & KB.TEXT_SPECIFIC
+                     and len(ref.where[r[3]]) >= 5 else 0 for r in rows]
 
 
 @given(rows_st, st.integers(0, 80), st.sampled_from([1 << 13, 1 << 14]))
@@ -110,12 +121,12 @@ def test_a_smaller_table_restores_the_most_recent_half_and_orphans_are_overwritt
     kind = np.full(n, COMMENT, dtype=np.int8)
     actor = np.arange(1, n + 1, dtype=np.uint64)
     sim = np.full(n, 7, dtype=np.uint64)
-    big.update(kind, actor, sim, np.full(n, KB.TEXT_SPECIFIC, np.uint8), T0 + np.arange(n, dtype=np.float64),
-               np.ones(n, np.bool_))
-    assert big.accounts(7) == n
+    big.update(kind, actor, actor * np.uint64(3), sim, np.full(n, KB.TEXT_SPECIFIC, np.uint8),
+               T0 + np.arange(n, dtype=np.float64), np.ones(n, np.bool_))
+    assert big.accounts(7) == (n, 64)
     small = CopiedComments(CommentParams(capacity=1 << 13))
     small.restore(dict(big.checkpoint()))
-    assert small.accounts(7) == (1 << 13) // 2
+    assert small.accounts(7) == ((1 << 13) // 2, 64)
     kept = small.pt[small.pk != 0]
     assert kept.min() == T0 + n - (1 << 13) // 2  # the newest
     log = dict(small.checkpoint())
@@ -131,14 +142,14 @@ def test_a_full_table_keeps_the_most_recently_seen_half() -> None:
     actor = np.arange(1, n + 1, dtype=np.uint64)
     sim = (np.arange(n) % 3 + 1).astype(np.uint64)
     ts = T0 + np.arange(n, dtype=np.float64)
-    table.update(kind, actor, sim, np.full(n, KB.TEXT_SPECIFIC, np.uint8), ts, np.ones(n, np.bool_))
+    table.update(kind, actor, actor, sim, np.full(n, KB.TEXT_SPECIFIC, np.uint8), ts, np.ones(n, np.bool_))
     assert int(table.state[1]) == 1
     # the rebuild at the 6,145th pair kept the newest 4,096 of the 6,144, then 2,047 more came
     first_new = 3 * cap // 4
     kept_from = first_new - cap // 2
     alive = np.arange(kept_from, n)
     for s in (1, 2, 3):
-        assert table.accounts(s) == int(np.sum(alive % 3 + 1 == s))
+        assert table.accounts(s)[0] == int(np.sum(alive % 3 + 1 == s))
     assert int(table.state[0]) == len(alive)
 
 
@@ -214,3 +225,13 @@ def test_copies_survive_a_checkpoint_of_the_core() -> None:
         res = c.step_events(events[half:], list(range(half, len(events))))
         assert res.actions.shared.max() == 7
     np.testing.assert_array_equal(core.comments.fc, restored.comments.fc)
+
+
+def test_a_giveaway_phrase_on_one_post_is_not_a_copy() -> None:
+    """Hundreds of entrants write the phrase a giveaway asks for, on one creator: no copies counted."""
+    events = [EngagementEvent(event_id=f"g{j}", kind="comment", ts=T0 + j, actor_id=f"fan{j}", target_id="host",
+                              post_id="host:p1", text="I want to win this prize please") for j in range(500)]
+    core = PartitionCore(0, CoreParams(dedup_capacity=1 << 14))
+    res = core.step_events(events, list(range(len(events))))
+    assert not res.actions.shared.any()
+    assert core.comments.accounts(int(res.actions.sim[0])) == (500, 1)
