@@ -37,6 +37,8 @@ _KIND_CODE = {k: i for i, k in enumerate(EVENT_KINDS)}
 POS_SHIFT = 20
 #: Ids per checkpoint segment of the duplicate filter (16 B each: 256 KiB raw).
 DEDUP_SEGMENT = 1 << 14
+#: Buffered actions per checkpoint record (~50 B each), so that a record always fits a Kafka message.
+ABUF_PIECE = 8_192
 
 
 class DedupFilter:
@@ -166,38 +168,39 @@ class ActionBuffer:
         out = due[0] if len(due) == 1 else self._sorted({k: np.concatenate([d[k] for d in due]) for k in due[0]})
         return out["actor"], {k: out[k] for k in _COLS}
 
-    def chunk_extras(self, chunks: Sequence[int], sources: Mapping[int, float]) -> dict[int, dict[str, np.ndarray]]:
-        """The buffered actions of the accounts of each of ``chunks``, as arrays for their checkpoint records
-        (one pass over the buffer, whatever the number of chunks)."""
+    def chunk_rows(self, chunks: Sequence[int]) -> dict[int, dict[str, np.ndarray]]:
+        """The buffered actions of the accounts of each of ``chunks``, as columns ("actor" and the action arrays),
+        in one pass over the buffer whatever the number of chunks."""
         c_all = self._all()
         chunk = c_all["actor"] >> CHUNK_SHIFT
         order = np.argsort(chunk, kind="stable")
         wanted = np.asarray(chunks, dtype=np.int64)
         lo = np.searchsorted(chunk[order], wanted, side="left")
         hi = np.searchsorted(chunk[order], wanted, side="right")
-        src = {"abuf_sources": np.asarray(list(sources), dtype=np.int64),
-               "abuf_watermarks": np.asarray(list(sources.values()), dtype=np.float64)}
-        out: dict[int, dict[str, np.ndarray]] = {}
-        for c, a, b in zip(wanted.tolist(), lo.tolist(), hi.tolist(), strict=True):
-            rows = order[a:b]
-            out[c] = {"abuf_actor": c_all["actor"][rows], **{f"abuf_{k}": c_all[k][rows] for k in _COLS}, **src}
-        return out
+        return {c: {k: v[order[a:b]] for k, v in c_all.items()}
+                for c, a, b in zip(wanted.tolist(), lo.tolist(), hi.tolist(), strict=True)}
 
-    def load_chunks(self, extras: Mapping[int, Mapping[str, np.ndarray]]) -> dict[int, float]:
-        """Rebuild the buffer from restored chunks; returns the newest watermark of each source among them."""
-        sources: dict[int, float] = {}
-        for c in sorted(extras):
-            x = extras[c]
-            if "abuf_actor" in x:
-                n = x["abuf_actor"].shape[0]  # a column added since the checkpoint was written starts at zero
-                self._append({"actor": x["abuf_actor"].astype(np.int64),
-                              **{k: x.get(f"abuf_{k}", np.zeros(n, dtype=ACTION_DTYPES[k])) for k in _COLS}})
-                for src, wm in zip(x["abuf_sources"].tolist(), x["abuf_watermarks"].tolist(), strict=True):
-                    sources[src] = max(sources.get(src, -np.inf), wm)
-        return sources
+    def load(self, rows: Iterable[Mapping[str, np.ndarray]]) -> None:
+        """Rebuild the buffer from restored rows (see :meth:`PartitionCore.checkpoint`)."""
+        for x in rows:
+            n = x["actor"].shape[0]  # a column added since the checkpoint was written starts at zero
+            self._append({"actor": x["actor"].astype(np.int64),
+                          **{k: x[k] if k in x else np.zeros(n, dtype=ACTION_DTYPES[k]) for k in _COLS}})
 
 
 _COLS = ACTION_ARRAYS
+_ABUF_META = ("abuf_sources", "abuf_watermarks")
+
+
+def _npz(**arrays: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, allow_pickle=False, **arrays)
+    return buf.getvalue()
+
+
+def _load_npz(blob: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
 
 
 @dataclass(slots=True)
@@ -256,6 +259,9 @@ class PartitionCore:
         #: accounts whose audience category changed in the last step: (account_id, hash, category code)
         self.category_changes: list[tuple[str, int, int]] = []
         self._hashes = np.zeros(0, dtype=np.uint64)
+        self._cp_version = 0  # checkpoints written (restored: the newest version read), tags buffered actions
+        self._pieces: dict[int, list[str]] = {}  # checkpoint keys of each chunk's buffered actions, as written
+        self._stale_pieces: list[str] = []  # keys to delete at the next checkpoint
 
     # --- the batch step ------------------------------------------------------------------------
     def step_events(self, events: Sequence[EngagementEvent], offsets: Sequence[int] | np.ndarray,
@@ -324,9 +330,10 @@ class PartitionCore:
         every partition after each of their batches, and an idle one reports itself idle with an infinite
         watermark). Actions wait in a buffer until every source (``bots.sources``) has been heard from and the
         oldest of their watermarks has passed them by ``bots.lateness_s``, and are applied in (time, event id)
-        order; stragglers still count, without a gap. The buffer is part of the checkpoint, and buffering an
-        action dirties its actor's chunk, so the chunk's covered offset includes it and a replay after a restore
-        does not take it twice.
+        order; stragglers still count, without a gap. An idle source that sends again (a finite watermark after
+        its infinite one) holds the others back again from then on. The buffer is part of the checkpoint, and
+        buffering an action dirties its actor's chunk, so the chunk's covered offset includes it and a replay after
+        a restore does not take it twice.
         """
         self.raised = []
         if len(batch):
@@ -337,9 +344,10 @@ class PartitionCore:
             take = np.flatnonzero(keep & (off > self.table.chunk_off[TOPIC_ACTIONS][actor >> CHUNK_SHIFT]))
             self.table.dirty[np.unique(actor[take] >> CHUNK_SHIFT)] = True
             self.abuf.append(actor[take], batch.take(take))
-        if len(batch) or batch.watermark > -np.inf:  # +inf: the source went idle
-            wm = batch.watermark if batch.watermark > -np.inf else float(batch.ts.max())
-            self.src_wm[batch.source] = max(self.src_wm.get(batch.source, -np.inf), wm)
+        if batch.watermark > -np.inf:  # -inf: no news of the source's progress; +inf: the source went idle
+            before = self.src_wm.get(batch.source, -np.inf)
+            # an idle source (+inf) that sends again holds the others back again from its new watermark on
+            self.src_wm[batch.source] = batch.watermark if before == np.inf else max(before, batch.watermark)
             self._update_watermark()
         if len(batch):
             self.applied[TOPIC_ACTIONS] = max(int(self.applied[TOPIC_ACTIONS]), int(off.max()))
@@ -453,8 +461,8 @@ class PartitionCore:
         return range(len(self.table))
 
     # --- checkpoints ---------------------------------------------------------------------------
-    def checkpoint(self) -> list[tuple[str, bytes]]:
-        """Serialize what changed since the last checkpoint as (key, value) pairs.
+    def checkpoint(self) -> list[tuple[str, bytes | None]]:
+        """Serialize what changed since the last checkpoint as (key, value) pairs; a value None deletes the key.
 
         Account chunks come first in ascending order, so a checkpoint cut short by a crash leaves
         only the newest chunks missing; every chunk carries the offsets it covers.
@@ -465,8 +473,25 @@ class PartitionCore:
         # buffered actions go with their actor's chunk: a chunk and the actions it has taken but not applied
         # are written (or lost) together
         dirty = self.table.dirty_chunks()
-        extras = self.abuf.chunk_extras(dirty, self.src_wm)
-        out = [(f"acct:{c:08d}", self.table.dump_chunk(c, covered, extras[c])) for c in dirty]
+        # buffered actions of a chunk superseded by a chunk record already written (the producer is flushed
+        # between checkpoints) are deleted now
+        out: list[tuple[str, bytes | None]] = [(key, None) for key in self._stale_pieces]
+        self._stale_pieces = []
+        self._cp_version += 1
+        for c, rows in self.abuf.chunk_rows(dirty).items():
+            # a chunk's buffered actions go in pieces *before* the chunk, under keys of this checkpoint's version:
+            # a chunk record (and the offsets it covers) is only ever read with exactly the actions it had taken
+            # but not applied, so a checkpoint cut short anywhere loses none and applies none twice
+            n = rows["actor"].shape[0]
+            keys = [f"abuf:{c:08d}:{self._cp_version:012d}:{j:06d}" for j in range((n + ABUF_PIECE - 1) // ABUF_PIECE)]
+            for j, key in enumerate(keys):
+                out.append((key, _npz(**{k: v[j * ABUF_PIECE : (j + 1) * ABUF_PIECE] for k, v in rows.items()})))
+            extra = {"abuf_version": np.asarray([self._cp_version]), "abuf_pieces": np.asarray([len(keys)]),
+                     "abuf_sources": np.asarray(list(self.src_wm), dtype=np.int64),
+                     "abuf_watermarks": np.asarray(list(self.src_wm.values()), dtype=np.float64)}
+            out.append((f"acct:{c:08d}", self.table.dump_chunk(c, covered, extra)))
+            self._stale_pieces += self._pieces.get(c, [])
+            self._pieces[c] = keys
         out += [(f"dedup:{s:06d}", self.dedup.dump_segment(s)) for s in self.dedup.dirty_segments()]
         out += [(f"adedup:{s:06d}", self.action_dedup.dump_segment(s)) for s in self.action_dedup.dirty_segments()]
         out += self.pod_edges.checkpoint()
@@ -475,17 +500,42 @@ class PartitionCore:
         self.action_dedup.mark_saved()
         return out
 
+    def _restore_buffer(self, extras: Mapping[int, Mapping[str, np.ndarray]], blobs: Mapping[str, bytes]) -> None:
+        """The buffered actions of each restored chunk (the pieces of its version) and the sources' watermarks;
+        pieces of other versions (superseded, or of a checkpoint cut short) are deleted at the next checkpoint."""
+        rows: list[dict[str, np.ndarray]] = []
+        for c in sorted(extras):
+            x = extras[c]
+            if "abuf_actor" in x:  # written before the actions went in pieces of their own
+                rows.append({k[5:]: v for k, v in x.items() if k.startswith("abuf_") and k not in _ABUF_META})
+            elif "abuf_version" in x:
+                version = int(x["abuf_version"][0])
+                self._cp_version = max(self._cp_version, version)
+                keys = [f"abuf:{c:08d}:{version:012d}:{j:06d}" for j in range(int(x["abuf_pieces"][0]))]
+                missing = [key for key in keys if key not in blobs]
+                if missing:
+                    raise RuntimeError(f"checkpoint records {missing} of chunk {c} are missing")
+                rows += [_load_npz(blobs[key]) for key in keys]
+                self._pieces[c] = keys
+            if "abuf_sources" in x:
+                for src, wm in zip(x["abuf_sources"].tolist(), x["abuf_watermarks"].tolist(), strict=True):
+                    self.src_wm[src] = max(self.src_wm.get(src, -np.inf), wm)
+        live = {key for keys in self._pieces.values() for key in keys}
+        self._stale_pieces = sorted(k for k in blobs if k.startswith("abuf:") and k not in live)
+        self.abuf.load(rows)
+
     @classmethod
-    def restore(cls, partition: int, blobs: Mapping[str, bytes], params: CoreParams | None = None
+    def restore(cls, partition: int, blobs: Mapping[str, bytes | None], params: CoreParams | None = None
                 ) -> PartitionCore:
         core = cls(partition, params)
-        extras = core.table.load_chunks(v for k, v in blobs.items() if k.startswith("acct:"))
-        core.src_wm = core.abuf.load_chunks(extras)
+        live = {k: v for k, v in blobs.items() if v is not None}  # None: a deleted key
+        extras = core.table.load_chunks(v for k, v in live.items() if k.startswith("acct:"))
+        core._restore_buffer(extras, live)
         core._update_watermark()
-        core.dedup.load_segments(v for k, v in blobs.items() if k.startswith("dedup:"))
-        core.action_dedup.load_segments(v for k, v in blobs.items() if k.startswith("adedup:"))
-        core.pod_edges.restore(blobs)
-        core.comments.restore(blobs)
+        core.dedup.load_segments(v for k, v in live.items() if k.startswith("dedup:"))
+        core.action_dedup.load_segments(v for k, v in live.items() if k.startswith("adedup:"))
+        core.pod_edges.restore(live)
+        core.comments.restore(live)
         if len(core.table):
             core.processed[:] = core.table.chunk_off[:, : core.table.n_chunks_used()].max(axis=1)
         return core

@@ -57,7 +57,6 @@ class Settings(BaseSettings):
         description="event ids remembered per partition to drop re-sent duplicates (8+8 bytes each)")
     data_dir: str = Field(default=".run", description="local scratch (Faust's datadir, run logs); "
                                                        "state itself lives in Kafka")
-    standby_replicas: int = Field(default=0, ge=0, description="Faust standby replicas of the state table")
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535, description="0 disables")
     worker_web_port: int = Field(default=6066, ge=1, le=65535, description="Faust's own web server")
 
@@ -82,9 +81,9 @@ class Settings(BaseSettings):
                                   description="share of a pod's other members each member must be linked to")
 
     stream_actions: bool = Field(
-        default=False,
-        description="forward actions to their actors' partitions for the streaming bot and audience detectors "
-                    "(experimental: its crash-recovery test does not pass yet; offline replay always runs them)")
+        default=True,
+        description="forward likes, comments and follows to their actors' partitions (the actions topic) for the "
+                    "bot detector and the audience categories; off: neither runs in the worker")
 
     # --- API ---------------------------------------------------------------------------------
     api_host: str = "127.0.0.1"

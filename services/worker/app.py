@@ -182,8 +182,8 @@ class WorkerRuntime:
         cuts = self.proc.checkpoint()
         for p, entries in cuts.items():
             for key, blob in entries:
-                self.cp_topic.send_soon(key=key.encode(), value=blob, partition=p)
-                metrics.CHECKPOINT_BYTES.inc(len(blob))
+                self.cp_topic.send_soon(key=key.encode(), value=blob, partition=p)  # None: a tombstone
+                metrics.CHECKPOINT_BYTES.inc(len(blob or b""))
         if self.stream is None:
             return
         for p in cuts:
@@ -222,7 +222,11 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerRuntime]:
         "broker_commit_interval": 1.0,
         # unacked events (not yet covered by a checkpoint) are replayed after a restart, by design
         "stream_wait_empty": False,
-        "table_standby_replicas": settings.standby_replicas,
+        # events, profiles and actions must be co-partitioned (a partition's state holds the creators, actors and
+        # profiles of its keys). faust-streaming 0.15 assigns with aiokafka's round robin, which does not
+        # co-partition, unless some table has standbys (faust-streaming PR #402); the worker has no tables, so
+        # one standby replica only selects Faust's co-partitioning PartitionAssignor
+        "table_standby_replicas": 1,
         "autodiscover": False,
     }
     if settings.embedded:
@@ -280,6 +284,13 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerRuntime]:
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         assigned = args[0] if args else kwargs.get("assigned", ())
+        by_topic: dict[str, set[int]] = defaultdict(set)
+        for tp in runtime.app.consumer.assignment():
+            if tp.topic in runtime.source_topics:
+                by_topic[tp.topic].add(tp.partition)
+        if len({frozenset(v) for v in by_topic.values()}) > 1:
+            log.error("events, profiles and actions are not co-partitioned on this worker (%s): a partition's "
+                      "accounts would be split between workers", dict(by_topic))
         if any(tp.topic == runtime.pod_edges_topic.get_topic_name() for tp in assigned):
             # rebuild now, not at the next summary: pods found just before a crash are published either way
             runtime.pods_task = asyncio.ensure_future(runtime.pods.ensure_restored())

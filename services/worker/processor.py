@@ -35,6 +35,9 @@ from schemas.wire import (
 from services import metrics
 from services.settings import Settings
 
+#: Actions per message on the actions topic (~50 bytes each), so a message stays far below Kafka's 1 MB limit.
+ACTIONS_PER_MESSAGE = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class InMessage:
@@ -66,6 +69,14 @@ def core_params(settings: Settings) -> CoreParams:
                        post_capacity=settings.pod_post_capacity, min_size=settings.pod_min_size,
                        link_share=settings.pod_link_share),
         dedup_capacity=settings.dedup_capacity)
+
+
+def _pieces(actions: ActionBatch, idx: np.ndarray, before: float) -> list[ActionBatch]:
+    """The actions ``idx`` of a batch in messages of at most ACTIONS_PER_MESSAGE (one, maybe empty, at least):
+    only the last carries the batch's watermark, the others the watermark from before the batch, so the actor
+    side never releases an action ahead of one still in a later piece."""
+    out = [actions.take(idx[lo : lo + ACTIONS_PER_MESSAGE]) for lo in range(0, max(1, len(idx)), ACTIONS_PER_MESSAGE)]
+    return [dataclasses.replace(b, watermark=before) for b in out[:-1]] + out[-1:]
 
 
 def dead_letter(err: DecodeError, msg: InMessage, keep_bytes: int) -> DeadLetter:
@@ -149,6 +160,7 @@ class BatchProcessor:
                 self._raised(core, p, out)
             if p in ev:
                 items, offs, subs = ev[p]
+                before = core.max_event_ts
                 res = core.step_events(items, offs, subs)
                 self.last_events[p] = time.monotonic()
                 touched.append(res.touched)
@@ -157,7 +169,7 @@ class BatchProcessor:
                 # can be put back in event-time order there
                 dest = partitions_of(res.actions.actors, self.settings.partitions)
                 for q in range(self.settings.partitions if self.settings.stream_actions else 0):
-                    out.actions.setdefault(q, []).append(res.actions.take(np.flatnonzero(dest == q)))
+                    out.actions.setdefault(q, []).extend(_pieces(res.actions, np.flatnonzero(dest == q), before))
                 if res.duplicates:
                     metrics.DUPLICATES.inc(res.duplicates)
                 for kname, n in zip(EVENT_KINDS, res.kind_counts, strict=True):
@@ -218,6 +230,6 @@ class BatchProcessor:
                 out.setdefault(q, []).append(beat)
         return out
 
-    def checkpoint(self) -> dict[int, list[tuple[str, bytes]]]:
-        """What changed since the last checkpoint, per partition, in write order."""
+    def checkpoint(self) -> dict[int, list[tuple[str, bytes | None]]]:
+        """What changed since the last checkpoint, per partition, in write order (None: delete the key)."""
         return {p: core.checkpoint() for p, core in self.cores.items()}

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import random
@@ -1142,9 +1143,10 @@ def test_step_actions_buffers_until_the_watermark_has_passed_by_the_lateness() -
     assert lateness == 600.0
     core = PartitionCore(1, SMALL)
 
-    def mk(ts: float, eid: str) -> ActionBatch:
+    def mk(ts: float, eid: str) -> ActionBatch:  # from a source whose newest event is this one
         return ActionBatch(["bob"], np.asarray([ts]), np.asarray([LIKE], np.int8), np.zeros(1, np.uint64),
-                           np.zeros(1, np.uint64), np.zeros(1, np.uint8), hash_ids([eid]), np.zeros(1, np.int32))
+                           np.zeros(1, np.uint64), np.zeros(1, np.uint8), hash_ids([eid]), np.zeros(1, np.int32),
+                           watermark=ts)
 
     assert core.step_actions(mk(T0, "a"), [0], [0]).size == 0  # waits
     assert core.step_actions(mk(T0 + lateness - 1, "b"), [1], [0]).size == 0  # T0 is not yet 600 s behind
@@ -1235,7 +1237,12 @@ def bot_messages(seed: int, n_msgs: int, n_extra_actors: int = 0) -> list[Action
                         np.where([r[3] is not None for r in rows], flags, 0).astype(np.uint8),
                         hash_ids([f"ev{j}" for j in range(len(rows))]), np.zeros(len(rows), np.int32))
     cuts = np.sort(rng.choice(np.arange(1, len(rows)), n_msgs - 1, replace=False))
-    return [batch.take(idx) for idx in np.split(np.arange(len(rows)), cuts)]
+    return [stamped(batch.take(idx)) for idx in np.split(np.arange(len(rows)), cuts)]
+
+
+def stamped(b: ActionBatch) -> ActionBatch:
+    """``b`` as its source would send it: with its newest event time as the source's watermark."""
+    return dataclasses.replace(b, watermark=float(b.ts.max())) if len(b) else b
 
 
 def feed_actions(core: PartitionCore, msgs: Sequence[ActionBatch], first_offset: int, flush: bool = False
@@ -1306,14 +1313,14 @@ def interleaved_halves(batch: ActionBatch, window: float = 240.0) -> tuple[list[
     win = ((batch.ts - batch.ts[0]) // window).astype(np.int64)
     idx = np.arange(len(batch))
     n_win = int(win[-1]) + 1
-    in_order = [batch.take(idx[win == w]) for w in range(n_win) if np.any(win == w)]
+    in_order = [stamped(batch.take(idx[win == w])) for w in range(n_win) if np.any(win == w)]
     a = [idx[(idx % 2 == 0) & (win == w)] for w in range(n_win)]
     b = [idx[(idx % 2 == 1) & (win == w)] for w in range(n_win)]
     arrival = [a[0]]
     for w in range(1, n_win):
         arrival += [a[w], b[w - 1]]
     arrival.append(b[-1])
-    return in_order, [batch.take(m) for m in arrival if len(m)]
+    return in_order, [stamped(batch.take(m)) for m in arrival if len(m)]
 
 
 def reference_state(batch: ActionBatch) -> dict[str, tuple[list[float], list[int]]]:
@@ -1370,7 +1377,9 @@ def test_checkpoint_with_actions_still_buffered_loses_none_and_applies_none_twic
         waiting = buffered(part)
         assert waiting and n_applied(part) + len(waiting) == sum(len(m) for m in arrival[:cut])
         log = dict(part.checkpoint())
-        assert not any(key.startswith("abuf") for key in log)  # the buffer travels inside its actors' chunks
+        # the buffer travels in pieces written before their chunk, which names their version
+        pieces = [key for key in log if key.startswith("abuf:")]
+        assert pieces and all(list(log).index(k) < list(log).index(f"acct:{k.split(':')[1]}") for k in pieces)
         restored = PartitionCore.restore(3, log, SMALL)
         assert buffered(restored) == waiting  # nothing lost
         assert restored.awatermark == part.awatermark
@@ -1390,7 +1399,7 @@ def test_a_checkpoint_of_only_buffered_actions_restores_them_once() -> None:
     """Nothing applied yet, so only the buffering can make the checkpoint cover the actors and their offsets."""
     (batch,) = bot_messages(7, 1)
     first = np.flatnonzero(batch.ts < batch.ts[0] + 500.0)  # within the lateness of each other
-    msgs = [batch.take(idx) for idx in np.array_split(first, 3)]
+    msgs = [stamped(batch.take(idx)) for idx in np.array_split(first, 3)]
     n = len(first)
     assert n >= 6 and all(len(m) for m in msgs)
     part = PartitionCore(3, SMALL)
@@ -1436,13 +1445,75 @@ def test_a_checkpoint_cut_short_after_its_account_chunks_loses_and_repeats_nothi
     log = dict(core.checkpoint())  # complete; the source commits c1 - 1
     feed_actions(core, arrival[c1:c2], c1)
     entries = core.checkpoint()
-    assert buffered(core) and entries[0][0].startswith("acct:")
-    n_chunks = sum(key.startswith("acct:") for key, _ in entries)
+    assert buffered(core) and any(key.startswith("abuf:") for key, _ in entries)
+    n_chunks = max(i for i, (key, _) in enumerate(entries) if key.startswith("acct:")) + 1
     log.update(entries[:n_chunks])  # the crash: only the account chunks (with their buffers) were written
     restored = PartitionCore.restore(3, log, SMALL)
     feed_actions(restored, arrival[c1:], c1, flush=True)  # replay from the last commit
     assert n_applied(restored) == len(batch)
     assert same_state(actions_state(restored), actions_state(want_core))
+
+
+@pytest.mark.parametrize("written", [0.0, 0.5, 1.0])
+def test_a_checkpoint_cut_short_among_the_buffered_actions_restores_the_previous_chunk_with_its_own(
+        written: float) -> None:
+    """A crash while a chunk's buffered actions were being written, before the chunk itself: the restore takes
+    the previous chunk record with the pieces of its own version, and deletes the others later."""
+    (batch,) = bot_messages(5, 1, 30)
+    _, arrival = interleaved_halves(batch)
+    want_core = PartitionCore(3, SMALL)
+    feed_actions(want_core, arrival, 0, flush=True)
+    core = PartitionCore(3, SMALL)
+    c1, c2 = len(arrival) // 3, 2 * len(arrival) // 3
+    feed_actions(core, arrival[:c1], 0)
+    log: dict[str, bytes | None] = dict(core.checkpoint())
+    feed_actions(core, arrival[c1:c2], c1)
+    entries = core.checkpoint()
+    first_chunk = next(i for i, (key, _) in enumerate(entries) if key.startswith("acct:"))
+    assert first_chunk >= 1 and all(key.startswith("abuf:") for key, _ in entries[:first_chunk])
+    log.update(entries[: int(first_chunk * written)])  # some pieces of the new version, not its chunk
+    restored = PartitionCore.restore(3, log, SMALL)
+    feed_actions(restored, arrival[c1:], c1, flush=True)  # replay from the last commit
+    assert n_applied(restored) == len(batch)
+    assert same_state(actions_state(restored), actions_state(want_core))
+    stale = {key for key, v in restored.checkpoint() if v is None}
+    assert stale == {key for key, _ in entries[: int(first_chunk * written)]}
+
+
+def test_superseded_buffered_actions_are_deleted_one_checkpoint_later() -> None:
+    (batch,) = bot_messages(6, 1, 10)
+    _, arrival = interleaved_halves(batch)
+    core = PartitionCore(3, SMALL)
+    feed_actions(core, arrival[:10], 0)
+    first = [key for key, _ in core.checkpoint() if key.startswith("abuf:")]
+    feed_actions(core, arrival[10:20], 10)
+    second = core.checkpoint()
+    assert not any(v is None for _, v in second)  # the new chunk records are not flushed yet: keep the old
+    third = core.checkpoint()
+    assert {key for key, v in third if v is None} == set(first)
+
+
+def test_a_batch_split_into_pieces_releases_nothing_ahead_of_a_later_piece() -> None:
+    """Only the last piece of a batch's actions carries the batch's watermark: the actor side applies every
+    action in event-time order even when a piece boundary cuts through out-of-order events."""
+    from services.worker.processor import ACTIONS_PER_MESSAGE, _pieces
+
+    n = ACTIONS_PER_MESSAGE + 10
+    rng = np.random.default_rng(3)
+    ts = T0 + np.sort(rng.uniform(0, 3_600, n))
+    ts[ACTIONS_PER_MESSAGE - 1], ts[ACTIONS_PER_MESSAGE] = ts[ACTIONS_PER_MESSAGE], ts[ACTIONS_PER_MESSAGE - 1]
+    batch = ActionBatch(["bob"] * n, ts, np.zeros(n, np.int8), np.zeros(n, np.uint64), np.zeros(n, np.uint64),
+                        np.zeros(n, np.uint8), hash_ids([f"e{j}" for j in range(n)]), np.zeros(n, np.int32),
+                        source=0, watermark=float(ts.max()))
+    pieces = _pieces(batch, np.arange(n), before=-np.inf)
+    assert [len(p) for p in pieces] == [ACTIONS_PER_MESSAGE, 10]
+    assert [p.watermark for p in pieces] == [-np.inf, float(ts.max())]
+    core = PartitionCore(0, SMALL)
+    for off, piece in enumerate(pieces):
+        core.step_actions(piece, np.full(len(piece), off), np.arange(len(piece)))
+    core.flush_actions()
+    bob = core.table.index["bob"]
+    assert core.table.I["bots"][K.N_ACT, bob] == n and core.table.I["bots"][K.N_OOO, bob] == 0
 
 
 def test_events_to_actions_to_a_bot_flag_end_to_end() -> None:
