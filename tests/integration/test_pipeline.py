@@ -19,7 +19,8 @@ def test_flagged_account_with_reason_through_api(stack: Stack) -> None:
     stack.start_worker()
     stack.start_api()
     stack.produce("profiles", ((p["account_id"].encode(), orjson.dumps(p)) for p in profiles()))
-    stack.produce_events(world())
+    batches = world()
+    stack.produce_events(batches)
     stack.wait(lambda: {"creator_buys_likes", "creator_buys_followers"} <= _flagged(stack), 120,
                "both fraud accounts flagged")
     likes = stack.get("/v1/accounts/creator_buys_likes").json()
@@ -32,11 +33,14 @@ def test_flagged_account_with_reason_through_api(stack: Stack) -> None:
     assert [f["kind"] for f in follows["flags"]] == ["follower_spike"]
     # the demo's pod is found as a group, each member flagged with the others named; organic creators stay clean
     pod = {f"pod_member_{k}" for k in range(5)}
-    want = {"creator_buys_likes", "creator_buys_followers"} | pod  # bots: TRUSTREAM_STREAM_ACTIONS (off)
+    want = {"creator_buys_likes", "creator_buys_followers", "bot_liker"} | pod
     try:
-        stack.wait(lambda: _flagged(stack) == want, 60, "exactly the fraud accounts and the pod flagged")
+        stack.wait(lambda: _flagged(stack) == want, 60, "exactly the fraud accounts, the bot and the pod flagged")
     except AssertionError:
         assert _flagged(stack) == want  # shows which differ
+    bot = stack.get("/v1/accounts/bot_liker").json()
+    (flag,) = [f for f in bot["flags"] if f["kind"] == "bot"]
+    assert any(r.startswith("acts every 1 min") or r.startswith("acts every 60") for r in flag["reasons"]), flag
     pods = stack.get("/v1/pods").json()["data"]
     assert [set(p["members"]) for p in pods] == [pod]
     member = stack.get("/v1/accounts/pod_member_0").json()
@@ -44,6 +48,11 @@ def test_flagged_account_with_reason_through_api(stack: Stack) -> None:
     assert member["pods"] == [pods[0]["pod_id"]] and "engagement pod" in flag["reasons"][0]
     assert set(flag["evidence"]["members"]) == pod - {"pod_member_0"} and flag["evidence"]["median_delay_s"] < 900
     assert stack.get("/v1/accounts/nobody").status_code == 404
+    # creators (targets and profiles) and every actor (its actions reach its own partition, applied once the
+    # sources' watermarks have passed them or the sources went idle)
+    accounts = ({e["target_id"] for b in batches for e in b} | {p["account_id"] for p in profiles()}
+                | {e["actor_id"] for b in batches for e in b if e["kind"] != "post"})
+    stack.wait(lambda: stack.get("/v1/accounts", limit=1).json()["total"] == len(accounts), 60, "every account")
     # pagination walks every account exactly once
     seen, cursor = [], None
     while True:
@@ -53,7 +62,7 @@ def test_flagged_account_with_reason_through_api(stack: Stack) -> None:
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert len(seen) == len(set(seen)) == page["total"] == 17
+    assert len(seen) == len(set(seen)) == page["total"] == len(accounts)
     stack.wait(lambda: stack.get("/readyz").status_code == 200, 30, "readyz")
     metrics = stack.get("/metrics").text
     assert "trustream_api_request_seconds_bucket" in metrics
