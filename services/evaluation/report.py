@@ -39,6 +39,16 @@ POD_TARGETS: dict[str, tuple[Literal[">=", "<="], float]] = {
     "latency_p95_rounds": ("<=", 3.0),
 }
 
+#: Bot targets (issue: bots and fake audiences): F1 overall and on the sophisticated bots, FPR among organic
+#: actors (the people of the audiences, class ``liker``) and among heavy human likers and night owls.
+BOT_TARGETS: dict[str, tuple[Literal[">=", "<="], float]] = {
+    "f1": (">=", 0.95),
+    "f1_sophisticated": (">=", 0.85),
+    "fpr_liker": ("<=", 0.005),
+    "fpr_heavy_liker": ("<=", 0.01),
+    "fpr_night_owl": ("<=", 0.01),
+}
+
 #: ``{system: {scenario: {kind: figures}}}``, and ``{"<system> pods": {scenario: pod-group figures}}``.
 Results = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
@@ -75,14 +85,16 @@ def pod_groups_key(system: str) -> str:
     return system + POD_GROUPS_SUFFIX
 
 
-def _checked(figure: str, v: Any, fmt: Callable[[Any], str]) -> str:
-    """``v`` formatted and marked against :data:`POD_TARGETS`: ``"0.970 ✓"``, ``"0.800 ✗ (target >= 0.850)"``.
+def _checked(figure: str, v: Any, fmt: Callable[[Any], str],
+             targets: Mapping[str, tuple[Literal[">=", "<="], float]] = POD_TARGETS) -> str:
+    """``v`` formatted and marked against ``targets`` (:data:`POD_TARGETS` unless given): ``"0.970 ✓"``,
+    ``"0.800 ✗ (target >= 0.850)"``.
 
     A figure that does not exist is ``n/a``, unmarked: the target cannot be checked on that scenario.
     """
     if v is None:
         return NA
-    op, bound = POD_TARGETS[figure]
+    op, bound = targets[figure]
     ok = float(v) >= bound if op == ">=" else float(v) <= bound
     return f"{fmt(v)} ✓" if ok else f"{fmt(v)} ✗ (target {op} {fmt(bound)})"
 
@@ -221,6 +233,7 @@ def render_markdown(results: Results) -> str:
             out += [f"### {kind}: {s}", ""] + _table(header, rows)
 
     out += _pods_section(systems, scenarios, get, pod_groups)
+    out += _bots_section(systems, scenarios, get)
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -302,4 +315,58 @@ def _pods_section(systems: list[str], scenarios: list[str], get: Callable[[str, 
             out += [f"Pod groups by class, {s}:", ""] + _table(
                 ["class", "true pods", "matched (J >= 0.9)", "found (best match)", "members in a found pod",
                  "latency p95 (rounds)"], class_rows)
+    return out
+
+
+def class_f1(m: Mapping[str, Any], cls: str) -> float | None:
+    """F1 over the positives of variant ``cls`` alone: its true positives and misses, and every false positive
+    (positives of other variants count neither way)."""
+    n = (m.get("n_pos_by_class") or {}).get(cls)
+    if not n:
+        return None
+    tp = round((m.get("recall_by_class") or {}).get(cls, 0.0) * n)
+    den = 2 * tp + int(m.get("fp") or 0) + (n - tp)
+    return 2 * tp / den if den else None
+
+
+def _bots_section(systems: list[str], scenarios: list[str], get: Callable[[str, str, str], Mapping[str, Any]]
+                  ) -> list[str]:
+    """The Bots section: per scenario with bot labels, the figures against :data:`BOT_TARGETS`."""
+    bot_scenarios = [sc for sc in scenarios if any((get(s, sc, "bot").get("n_pos") or 0) > 0 for s in systems)]
+    if not bot_scenarios:
+        return []
+    t = BOT_TARGETS
+    out = ["## Bots", "",
+           f"Targets: F1 >= {t['f1'][1]:g} over every bot and >= {t['f1_sophisticated'][1]:g} on the sophisticated "
+           "ones (their hits and misses, and every false positive); FPR <= 0.5% among organic actors (the people "
+           "of the audiences) and <= 1% among heavy human likers and among night owls. ✓ meets the target, ✗ "
+           f"misses it; `{NA}` cannot be checked (no such accounts).", ""]
+
+    def fpr(m: Mapping[str, Any], cls: str) -> tuple[float | None, str]:
+        rate = (m.get("fpr_by_class") or {}).get(cls)
+        n = (m.get("n_by_hard_negative_class") or {}).get(cls)
+        return rate, "" if rate is None or n is None else f" ({round(rate * n):,} of {n:,})"
+
+    for sc in bot_scenarios:
+        ms = [get(s, sc, "bot") for s in systems]
+
+        def row(label: str, figure: str, cls: str, ms: list[Mapping[str, Any]] = ms) -> list[str]:
+            return [label, *(_checked(figure, fpr(m, cls)[0], _percent, t) + fpr(m, cls)[1] for m in ms)]
+
+        rows = [
+            ["precision", *(_ratio(m.get("precision")) for m in ms)],
+            ["recall", *(_ratio(m.get("recall")) for m in ms)],
+            ["F1", *(_checked("f1", m.get("f1"), _ratio, t) for m in ms)],
+            ["recall naive", *(_ratio((m.get("recall_by_class") or {}).get("naive")) for m in ms)],
+            ["recall sophisticated", *(_ratio((m.get("recall_by_class") or {}).get("sophisticated")) for m in ms)],
+            ["F1 sophisticated", *(_checked("f1_sophisticated", class_f1(m, "sophisticated"), _ratio, t) for m in ms)],
+            row("FPR organic actors", "fpr_liker", "liker"),
+            row("FPR heavy likers", "fpr_heavy_liker", "heavy_liker"),
+            row("FPR night owls", "fpr_night_owl", "night_owl"),
+            ["FPR organic creators", *(_percent(m.get("fpr")) for m in ms)],
+            ["TP / FP / FN", *(f"{_count(m.get('tp'))} / {_count(m.get('fp'))} / {_count(m.get('fn'))}" for m in ms)],
+            ["latency p50 (min)", *(_minutes(m.get("latency_p50_s")) for m in ms)],
+            ["latency p95 (min)", *(_minutes(m.get("latency_p95_s")) for m in ms)],
+        ]
+        out += [f"### bots: scenario {sc}", ""] + _table(["", *systems], rows)
     return out

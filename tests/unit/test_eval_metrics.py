@@ -562,3 +562,24 @@ def test_report_pods_targets_met() -> None:
     assert table_row(text, head, "min Jaccard") == "| min Jaccard | 1.000 ✓ |"
     # latencies 0.5, 1.5, 2.5, 3.5 rounds: p95 is 3.5
     assert table_row(text, head, "latency p95 (rounds)") == "| latency p95 (rounds) | 3.50 ✗ (target <= 3.00) |"
+
+
+def test_bots_section_checks_the_bot_targets_with_the_sophisticated_f1() -> None:
+    from services.evaluation.report import class_f1
+
+    labels = [lab("b1", "bot", "naive", 0.0), lab("b2", "bot", "sophisticated", 0.0),
+              lab("b3", "bot", "sophisticated", 0.0), *(lab(f"l{i}", "organic", "liker") for i in range(300)),
+              lab("n1", "organic", "night_owl")]
+    verdicts = [verdict("b1", ("bot", 0.9, 10.0)), verdict("b2", ("bot", 0.9, 10.0)),
+                verdict("l7", ("bot", 0.8, 10.0))]
+    m = evaluate(labels, verdicts)["bot"]
+    # sophisticated: 1 hit, 1 miss and the one false positive -> 2 / (2 + 1 + 1)
+    assert class_f1(m, "sophisticated") == pytest.approx(0.5)
+    assert class_f1(m, "naive") == pytest.approx(2 / 3)
+    assert class_f1(m, "unknown") is None
+    text = render_markdown({"trustream": {"w": evaluate(labels, verdicts)}})
+    bots = text[text.index("## Bots"):]
+    assert "| F1 sophisticated | 0.500 ✗ (target >= 0.850) |" in bots
+    assert "| FPR organic actors | 0.33% ✓ (1 of 300) |" in bots
+    assert "| FPR night owls | 0.00% ✓ (0 of 1) |" in bots
+    assert "| FPR heavy likers | n/a |" in bots
