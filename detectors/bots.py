@@ -92,6 +92,15 @@ def partitions_of(keys: list[str], n_partitions: int) -> np.ndarray:
     return k.murmur2_partition(np.frombuffer(b"".join(encoded), dtype=np.uint8), ends, n_partitions)  # type: ignore[no-any-return]
 
 
+def creators_engaged(target_bits: int) -> int | None:
+    """Distinct creators an actor engaged, estimated from its 63 target buckets by linear counting (None once
+    every bucket is set: more than about 250). Shown as evidence, not used as a rule: breadth alone does not
+    tell a bot spraying likes from a person who likes what a feed shows."""
+    m = 63
+    used = bin(target_bits & ((1 << m) - 1)).count("1")
+    return None if used == m else round(-m * math.log(1 - used / m))
+
+
 @dataclass(frozen=True)
 class BotParams:
     session_s: float = 1_800.0  # a longer gap ends a session (not part of the pace statistics)
@@ -183,6 +192,7 @@ class BotDetector:
             "gaps": n_gaps, "active_hours_of_day": hours, "days": days, "generic_comments": int(I[k.N_GENERIC]),
             "repeated_comments": int(I[k.N_REPEAT]), "copied_comments": int(I[k.N_COPIED]),
             "most_accounts_sharing_a_comment": int(I[k.MAX_SHARED]), "sub_second_gaps": int(I[k.N_FAST]),
+            "creators_engaged_est": creators_engaged(int(I[k.TARGET_BITS])),
             "profile_fake": None if math.isnan(F[k.PROFILE_FAKE]) else round(float(F[k.PROFILE_FAKE]), 3),
         }
         kind: FlagKind = "bot"

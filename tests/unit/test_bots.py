@@ -771,6 +771,16 @@ def generic_share(n_generic: int, n: int) -> list[naive.Action]:
             for j in range(n)]
 
 
+def test_creators_engaged_is_a_linear_count_of_the_target_buckets() -> None:
+    from detectors.bots import creators_engaged
+
+    assert creators_engaged(0) == 0
+    assert creators_engaged(1) == 1
+    assert creators_engaged((1 << 63) - 1) is None  # saturated
+    bits = sum(1 << b for b in range(32))
+    assert creators_engaged(bits) == round(-63 * math.log(1 - 32 / 63))
+
+
 @pytest.mark.parametrize(("acts", "bit", "holds"), [
     (around_the_clock(22, 2, 100), K.E_SLEEPLESS, True),
     (around_the_clock(21, 2, 100), K.E_SLEEPLESS, False),
