@@ -8,7 +8,9 @@ and bio alone), ``mass_follower`` (follows 1,500+ accounts), ``influencer`` (5,0
 profile without those marks) or ``unknown`` (no profile seen). Categories live on each account's own
 partition; the worker broadcasts their changes on the ``actor-quality`` topic so every partition can look them
 up, and offline replay, with one partition, reads them from its own state. Reading categories at scoring time
-(not at event time) keeps the result independent of how events were batched.
+(not at event time) keeps the result independent of how events were batched; and when categories change, the
+worker re-scores the creators whose samples hold those accounts (:meth:`AudienceDetector.sampling`), so a
+creator's audience does not wait for its next event.
 
 Points lost (:func:`_points`): up to 40 for suspicious engagers and up to 30 for suspicious followers, linear
 from a 20% share to 70%, counted once at least 8 sampled accounts have a known category. Real creators'
@@ -45,17 +47,29 @@ class QualityLookup(Protocol):
 
 
 class GlobalQuality:
-    """Categories received from the ``actor-quality`` topic (every partition's accounts)."""
+    """Categories received from the ``actor-quality`` topic (every partition's accounts), and the accounts whose
+    category changed since :meth:`take_changed` was last called (the creators that sampled them are re-scored)."""
 
     def __init__(self) -> None:
         self.by_hash: dict[int, int] = {}
+        self.changed: set[int] = set()
 
     def update(self, account_hash: int, category: AudienceCategory) -> None:
         code = CATEGORIES.index(category)
+        h = account_hash & 0xFFFFFFFFFFFFFFFF
+        if self.by_hash.get(h, UNKNOWN) == code:
+            return
         if code == UNKNOWN:
-            self.by_hash.pop(account_hash & 0xFFFFFFFFFFFFFFFF, None)
+            self.by_hash.pop(h, None)
         else:
-            self.by_hash[account_hash & 0xFFFFFFFFFFFFFFFF] = code
+            self.by_hash[h] = code
+        self.changed.add(h)
+
+    def take_changed(self) -> np.ndarray:
+        """The hashes whose category changed since the last call (uint64), and forget them."""
+        out = np.fromiter(self.changed, dtype=np.uint64, count=len(self.changed))
+        self.changed = set()
+        return out
 
     def categories(self, hashes: np.ndarray) -> np.ndarray:
         get = self.by_hash.get
@@ -82,6 +96,16 @@ class AudienceDetector:
 
     def counts(self, table: AccountTable, a: int) -> dict[str, int]:
         return {}
+
+    def sampling(self, table: AccountTable, hashes: np.ndarray) -> np.ndarray:
+        """Dense ids of the accounts whose engager or follower sample holds any of ``hashes`` (whose audience
+        changes when those accounts' categories do): one vectorized pass over the block."""
+        n = len(table)
+        if not n or not len(hashes):
+            return np.zeros(0, dtype=np.int64)
+        block = table.I[self.name][:, :n].view(np.uint64)
+        hit = np.isin(block, np.unique(hashes)) & (block != 0)
+        return np.flatnonzero(hit.any(axis=0)).astype(np.int64)
 
     def samples(self, table: AccountTable, a: int) -> tuple[np.ndarray, np.ndarray]:
         col = table.I[self.name][:, a].view(np.uint64)

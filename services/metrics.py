@@ -36,3 +36,10 @@ POD_GRAPH_PAIRS = Gauge("trustream_pod_graph_pairs", "Repeated pairs held by the
 PODS_ACTIVE = Gauge("trustream_pods_active", "Engagement pods currently found")
 POD_REFRESH_SECONDS = Histogram("trustream_pod_refresh_seconds", "Wall seconds to find the pods in the graph",
                                 buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0))
+
+# --- bots and audience ---
+ACTIONS_FORWARDED = Counter("trustream_actions_forwarded_total", "Likes, comments and follows sent to their actors' "
+                            "partitions (the actions topic)")
+ACTIONS_BUFFERED = Gauge("trustream_actions_buffered", "Actions waiting for the sources' watermarks", ["partition"])
+AUDIENCE_REFRESHED = Counter("trustream_audience_rescored_total", "Creators re-scored because accounts in their "
+                             "audience samples changed category")

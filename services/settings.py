@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     pod_link_share: float = Field(default=0.6, gt=0, le=1.0,
                                   description="share of a pod's other members each member must be linked to")
 
+    audience_refresh_s: float = Field(
+        default=5.0, gt=0, description="wall seconds between re-scoring the creators whose audience samples hold "
+                                       "accounts whose category (bot, fake, mass follower, ...) changed")
     stream_actions: bool = Field(
         default=True,
         description="forward likes, comments and follows to their actors' partitions (the actions topic) for the "

@@ -150,6 +150,17 @@ class WorkerRuntime:
             key = f"{d.source_topic}/{d.source_partition}/{d.source_offset}".encode()
             self.dlq_topic.send_soon(key=key, value=d.model_dump_json().encode(), partition=0)
 
+    async def refresh_audience(self) -> None:
+        """Re-score the creators whose audience changed with other accounts' categories (a timer)."""
+        async with self._lock:
+            t0 = time.perf_counter()
+            out = self.proc.refresh_audience()
+            self._send(out)
+            n = sum(len(v) for v in out.scores.values())
+            if n:
+                metrics.AUDIENCE_REFRESHED.inc(n)
+                log.debug("audience of %d creators re-scored in %.3fs", n, time.perf_counter() - t0)
+
     def _update_lag(self) -> None:
         consumer = self.app.consumer
         for (topic, p), off in self.last_offset.items():
@@ -269,6 +280,10 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerRuntime]:
     @app.timer(REFRESH_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def refresh_pods() -> None:
         runtime.pods.refresh()
+
+    @app.timer(settings.audience_refresh_s)  # type: ignore[untyped-decorator]
+    async def refresh_audience() -> None:
+        await runtime.refresh_audience()
 
     @app.timer(settings.checkpoint_interval_s)  # type: ignore[untyped-decorator]  # faust's timer is untyped
     async def checkpoint() -> None:

@@ -170,6 +170,8 @@ class BatchProcessor:
                 dest = partitions_of(res.actions.actors, self.settings.partitions)
                 for q in range(self.settings.partitions if self.settings.stream_actions else 0):
                     out.actions.setdefault(q, []).extend(_pieces(res.actions, np.flatnonzero(dest == q), before))
+                if self.settings.stream_actions:
+                    metrics.ACTIONS_FORWARDED.inc(len(res.actions))
                 if res.duplicates:
                     metrics.DUPLICATES.inc(res.duplicates)
                 for kname, n in zip(EVENT_KINDS, res.kind_counts, strict=True):
@@ -188,6 +190,7 @@ class BatchProcessor:
             accounts = np.unique(np.concatenate(touched)) if touched else np.zeros(0, dtype=np.int64)
             out.scores[p] = core.scores(accounts)
             metrics.ACCOUNTS_TRACKED.labels(str(p)).set(len(core.table))
+            metrics.ACTIONS_BUFFERED.labels(str(p)).set(len(core.abuf))
         return out
 
     def _raised(self, core: PartitionCore, p: int, out: Outputs) -> None:
@@ -208,6 +211,18 @@ class BatchProcessor:
         return [Alert(alert_id=f"{score.account_id}:{f.kind}:{f.first_ts:.3f}", account_id=score.account_id,
                       flag=f, authenticity=score.authenticity, raised_at=f.first_ts)
                 for f in score.flags if f.kind == kind]
+
+    def refresh_audience(self) -> Outputs:
+        """Scores of the creators whose audience samples hold accounts whose category changed since the last
+        call (on any partition: the actor-quality feed and this worker's own changes)."""
+        out = Outputs()
+        changed = self.quality.take_changed()
+        if len(changed):
+            for p, core in self.cores.items():
+                accounts = core.audience.sampling(core.table, changed)
+                if len(accounts):
+                    out.scores[p] = core.scores(accounts)
+        return out
 
     def heartbeats(self, owned: Sequence[int], idle_after_s: float) -> dict[int, list[ActionBatch]]:
         """Watermarks of the owned partitions for every partition (empty action batches), so that actors'

@@ -82,3 +82,29 @@ def test_placeholder_secrets_are_refused() -> None:
     with pytest.raises(ValueError, match="placeholder"):
         Settings(sasl_mechanism="PLAIN", sasl_username="u",
                  sasl_password="changeme")  # type: ignore[arg-type]  # noqa: S106 - the placeholder under test
+
+
+def test_creators_are_rescored_when_their_audience_changes_category() -> None:
+    """A creator's likers turn out to be fake accounts (their profiles arrive after the likes, on their own
+    partitions): the refresh re-scores the creator, and only it, with the new audience mix."""
+    from detectors.bots import partitions_of
+
+    p = BatchProcessor(Settings(kafka_bootstrap="127.0.0.1:1", partitions=2))
+    for q in (0, 1):
+        p.install(q, {})
+    likers = [f"fan{j}" for j in range(12)]
+    creator_p = int(partitions_of(["star"], 2)[0])
+    likes = [{"event_id": f"l{j}", "kind": "like", "ts": 1.7e9 + j, "actor_id": a, "target_id": "star"}
+             for j, a in enumerate(likers)]
+    p.process([InMessage(EVENTS, creator_p, 0, orjson.dumps(likes))])
+    assert len(p.refresh_audience().scores) == 0  # nothing changed yet
+    fake = {"ts": 1.7e9, "followers": 2, "following": 7_500, "posts": 0, "has_avatar": False, "bio_len": 0}
+    msgs = [InMessage("trustream.profiles", int(q), j, orjson.dumps({"account_id": a, **fake}))
+            for j, (a, q) in enumerate(zip(likers, partitions_of(likers, 2), strict=True))]
+    p.process(msgs)
+    out = p.refresh_audience()
+    (rec,) = out.scores[creator_p]
+    assert rec.account_id == "star" and rec.audience is not None
+    assert rec.audience.engagers.sampled == 12 and rec.audience.engagers.unknown == 0
+    assert rec.audience.suspicious_engagers is not None and rec.audience.suspicious_engagers > 0.5
+    assert len(p.refresh_audience().scores) == 0  # each change once
