@@ -23,7 +23,6 @@ one-way pairs idle longest are dropped.
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from detectors.ids import hash_ids
 from detectors.kernels import pods as K
 from detectors.reasons import duration
 from detectors.scoring import authenticity
+from detectors.segments import dump_segments, empty_segment, load_segments
 from schemas.wire import FlagRecord, PairSummary, PodMember, PodRecord, ScoreRecord
 
 #: Edges of the delay buckets, seconds after the post (the last bucket ends at the early window).
@@ -172,29 +172,18 @@ class PodEdges:
         return out
 
     # --- checkpoints: dirty segments of both tables; a restore re-inserts every entry -----------
+    def _pair_arrays(self) -> dict[str, np.ndarray]:
+        return {"k": self.pk, "f": self.pf, "i": self.pi, "h": self.ph}
+
+    def _post_arrays(self) -> dict[str, np.ndarray]:
+        return {"k": self.tk, "t": self.tt, "q": self.tq}
+
     def checkpoint(self) -> list[tuple[str, bytes]]:
-        out = []
-        for name, dirty in (("podpair", self.p_dirty), ("podpost", self.t_dirty)):
-            for seg in np.flatnonzero(dirty).tolist():
-                lo, hi = seg << K.SEG_SHIFT, (seg + 1) << K.SEG_SHIFT
-                buf = io.BytesIO()
-                if name == "podpair":
-                    np.savez_compressed(buf, allow_pickle=False, k=self.pk[lo:hi], f=self.pf[:, lo:hi],
-                                        i=self.pi[:, lo:hi], h=self.ph[:, lo:hi])
-                else:
-                    np.savez_compressed(buf, allow_pickle=False, k=self.tk[lo:hi], t=self.tt[lo:hi],
-                                        q=self.tq[lo:hi])
-                out.append((f"{name}:{seg:06d}", buf.getvalue()))
-            dirty[:] = False
+        out = dump_segments("podpair", self.p_dirty, K.SEG_SHIFT, self._pair_arrays())
+        out += dump_segments("podpost", self.t_dirty, K.SEG_SHIFT, self._post_arrays())
         for key in self._orphans:
-            buf = io.BytesIO()
-            empty = np.zeros(0, dtype=np.uint64)
-            if key.startswith("podpair"):
-                np.savez_compressed(buf, allow_pickle=False, k=empty, f=np.zeros((2, 0)),
-                                    i=np.zeros((3, 0), dtype=np.int64), h=np.zeros((N_DELAY, 0), dtype=np.uint16))
-            else:
-                np.savez_compressed(buf, allow_pickle=False, k=empty, t=np.zeros(0), q=np.zeros(0, dtype=np.int64))
-            out.append((key, buf.getvalue()))
+            arrays = self._pair_arrays() if key.startswith("podpair") else self._post_arrays()
+            out.append((key, empty_segment(arrays)))
         self._orphans = []
         return out
 
@@ -204,20 +193,11 @@ class PodEdges:
         Entries are re-inserted, so slots may move: every segment is written at the next checkpoint, and the
         keys of old segments beyond this table's end are overwritten empty, so no stale layout survives.
         """
-        parts: dict[str, list[dict[str, np.ndarray]]] = {"podpair": [], "podpost": []}
-        for key, blob in blobs.items():
-            name, _, seg = key.partition(":")
-            if name in parts:
-                with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-                    parts[name].append({k: z[k] for k in z.files})
-                n_segs = (self.pk if name == "podpair" else self.tk).shape[0] >> K.SEG_SHIFT
-                if seg.isdigit() and int(seg) >= n_segs:
-                    self._orphans.append(key)
-        if parts["podpair"]:
-            k = np.concatenate([p["k"] for p in parts["podpair"]])
-            f = np.concatenate([p["f"] for p in parts["podpair"]], axis=1)
-            i = np.concatenate([p["i"] for p in parts["podpair"]], axis=1)
-            h = np.concatenate([p["h"] for p in parts["podpair"]], axis=1)
+        pairs, orphans_p = load_segments("podpair", blobs, self.pk.shape[0] >> K.SEG_SHIFT)
+        posts, orphans_t = load_segments("podpost", blobs, self.tk.shape[0] >> K.SEG_SHIFT)
+        self._orphans = orphans_p + orphans_t
+        if pairs is not None:
+            k, f, i, h = pairs["k"], pairs["f"], pairs["i"], pairs["h"]
             sel = self._fit(k, f[K.PF_LAST_TS], self.pk.shape[0])
             dest = K.reinsert(k[sel], i[K.PI_POS, sel], self.pk)
             ok = dest >= 0
@@ -225,17 +205,16 @@ class PodEdges:
             self.pi[:, dest[ok]] = i[:, sel][:, ok]
             self.ph[:, dest[ok]] = h[:, sel][:, ok]
             self.state[0] = int(ok.sum())
-        if parts["podpost"]:
-            k = np.concatenate([p["k"] for p in parts["podpost"]])
-            t = np.concatenate([p["t"] for p in parts["podpost"]])
-            q = np.concatenate([p.get("q", np.zeros_like(p["k"], dtype=np.int64)) for p in parts["podpost"]])
+        if posts is not None:
+            k, t = posts["k"], posts["t"]
+            q = posts.get("q", np.zeros_like(k, dtype=np.int64))
             sel = self._fit(k, t, self.tk.shape[0])
             dest = K.reinsert(k[sel], q[sel], self.tk)
             ok = dest >= 0
             self.tt[dest[ok]] = t[sel][ok]
             self.tq[dest[ok]] = q[sel][ok]
             self.state[1] = int(ok.sum())
-        if parts["podpair"] or parts["podpost"]:
+        if pairs is not None or posts is not None:
             self.p_dirty[:] = True
             self.t_dirty[:] = True
 

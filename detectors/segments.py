@@ -38,7 +38,8 @@ def empty_segment(arrays: Mapping[str, np.ndarray]) -> bytes:
 def load_segments(name: str, blobs: Mapping[str, bytes], n_segs: int
                   ) -> tuple[dict[str, np.ndarray] | None, list[str]]:
     """Every entry of the ``name`` records in ``blobs``, concatenated per array along the slot axis (None when
-    there is no record), and the keys of the orphan records (segment numbers from ``n_segs`` on)."""
+    there is no record; an array some records lack, as written by an older version, is left out), and the keys
+    of the orphan records (segment numbers from ``n_segs`` on)."""
     parts: list[dict[str, np.ndarray]] = []
     orphans: list[str] = []
     for key, blob in blobs.items():
@@ -51,4 +52,5 @@ def load_segments(name: str, blobs: Mapping[str, bytes], n_segs: int
             orphans.append(key)
     if not parts:
         return None, orphans
-    return {k: np.concatenate([p[k] for p in parts], axis=-1) for k in parts[0]}, orphans
+    common = set(parts[0]).intersection(*parts[1:])
+    return {k: np.concatenate([p[k] for p in parts], axis=-1) for k in parts[0] if k in common}, orphans
