@@ -102,9 +102,11 @@ def run_suite(name: str, out: Path, report: Path | None) -> dict[str, dict[str, 
             "flags are scored as `purchased_engagement` and `purchased_followers`) and the pod detector "
             "(`detectors/pods.py`: repeated early engagement between creators, grouped across partitions), "
             "and the bot detector (`detectors/bots.py`: each actor's pace, hours, comments and speed, read in "
-            "event time on the actor's partition, with the profile model of `eval/PROFILE_MODEL.md`). "
-            "Organic people who act are labelled `organic`/`liker`; `heavy_liker` and `night_owl` are heavy "
-            "human likers.", "",
+            "event time on the actor's partition, with copies of other accounts' comments and the profile "
+            "model of `eval/PROFILE_MODEL.md`; a profile alone never flags, so the labelled profiles of the "
+            "real-data case, which have no behaviour, are not flagged: their classifier's AUC is in "
+            "`eval/PROFILE_MODEL.md`). Organic people who act are labelled `organic`/`liker`; `heavy_liker` "
+            "and `night_owl` are heavy human likers.", "",
             "| scenario | events | creators | labels | time |", "|---|---|---|---|---|", *sizes, "",
         ]
         report.parent.mkdir(parents=True, exist_ok=True)
