@@ -146,6 +146,15 @@ class Stack:
         """Each batch goes as one JSON-array message keyed by its (single) target account."""
         self.produce("events", ((b[0]["target_id"].encode(), orjson.dumps(b)) for b in batches), pause_s)
 
+    def stream_world(self, workers: int, profiles: Iterable[dict[str, Any]],
+                     messages: Iterable[list[dict[str, Any]]]) -> None:
+        """Start ``workers`` workers and the API, then produce the profile snapshots and the event messages."""
+        for i in range(workers):
+            self.start_worker(f"worker{i}")
+        self.start_api()
+        self.produce("profiles", ((p["account_id"].encode(), orjson.dumps(p)) for p in profiles))
+        self.produce_events(messages)
+
     def read_topic(self, name: str, timeout: float = 20.0) -> list[Any]:
         """Every record of a topic (full name), read to the Fetch high watermark."""
         async def go() -> list[Any]:

@@ -72,11 +72,7 @@ def _run(broker: BrokerProcess, tmp: Path, world: World, expected: dict[str, dic
     tmp.mkdir()
     stack = Stack(broker, tmp, partitions=partitions)
     try:
-        for i in range(workers):
-            stack.start_worker(f"worker{i}")
-        stack.start_api()
-        stack.produce("profiles", ((p["account_id"].encode(), orjson.dumps(p)) for p in world.profiles))
-        stack.produce_events(_messages(world.events))
+        stack.stream_world(workers, world.profiles, _messages(world.events))
 
         def caught_up() -> bool:
             got = _flagged_bots(stack)

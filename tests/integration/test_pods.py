@@ -47,11 +47,7 @@ def _run(broker: BrokerProcess, tmp: Path, world: World, expected: list[dict[str
     tmp.mkdir()
     stack = Stack(broker, tmp, partitions=partitions)
     try:
-        for i in range(workers):
-            stack.start_worker(f"worker{i}")
-        stack.start_api()
-        stack.produce("profiles", ((p["account_id"].encode(), orjson.dumps(p)) for p in world.profiles))
-        stack.produce_events(_messages(world.events))
+        stack.stream_world(workers, world.profiles, _messages(world.events))
         want = sorted(tuple(p["members"]) for p in expected)
         stack.wait(lambda: sorted(tuple(p["members"]) for p in _pods(stack)) == want, 240,
                    f"{len(want)} pods through {partitions} partitions and {workers} workers")
