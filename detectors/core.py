@@ -26,6 +26,7 @@ from detectors.kernels.order import merge_order
 from detectors.pods import PodEdges, PodParams
 from detectors.profiles import ProfileModel, columns_from_snapshots
 from detectors.scoring import authenticity
+from detectors.segments import npz_arrays, npz_bytes
 from detectors.state import CHUNK_SHIFT, N_TOPICS, TOPIC_ACTIONS, TOPIC_EVENTS, TOPIC_PROFILES, AccountTable
 from schemas.actions import ARRAYS as ACTION_ARRAYS
 from schemas.actions import DTYPES as ACTION_DTYPES
@@ -191,16 +192,6 @@ class ActionBuffer:
 _COLS = ACTION_ARRAYS
 _ABUF_META = ("abuf_sources", "abuf_watermarks")
 
-
-def _npz(**arrays: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.savez_compressed(buf, allow_pickle=False, **arrays)
-    return buf.getvalue()
-
-
-def _load_npz(blob: bytes) -> dict[str, np.ndarray]:
-    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
 
 
 @dataclass(slots=True)
@@ -464,14 +455,13 @@ class PartitionCore:
     def checkpoint(self) -> list[tuple[str, bytes | None]]:
         """Serialize what changed since the last checkpoint as (key, value) pairs; a value None deletes the key.
 
-        Account chunks come first in ascending order, so a checkpoint cut short by a crash leaves
-        only the newest chunks missing; every chunk carries the offsets it covers.
+        Account chunks come first in ascending order (each just after the pieces of its buffered actions), so a
+        checkpoint cut short by a crash leaves only the newest chunks missing; every chunk carries the offsets it
+        covers. Deletions of superseded pieces come before everything.
         """
         # `applied`, not `processed`: after a restore from a checkpoint cut short, some chunks are ahead of
         # the others, and replay must not stamp the others with the newer offset (dump_chunk takes the max)
         covered = tuple(int(x) for x in self.applied)
-        # buffered actions go with their actor's chunk: a chunk and the actions it has taken but not applied
-        # are written (or lost) together
         dirty = self.table.dirty_chunks()
         # buffered actions of a chunk superseded by a chunk record already written (the producer is flushed
         # between checkpoints) are deleted now
@@ -485,7 +475,7 @@ class PartitionCore:
             n = rows["actor"].shape[0]
             keys = [f"abuf:{c:08d}:{self._cp_version:012d}:{j:06d}" for j in range((n + ABUF_PIECE - 1) // ABUF_PIECE)]
             for j, key in enumerate(keys):
-                out.append((key, _npz(**{k: v[j * ABUF_PIECE : (j + 1) * ABUF_PIECE] for k, v in rows.items()})))
+                out.append((key, npz_bytes(**{k: v[j * ABUF_PIECE : (j + 1) * ABUF_PIECE] for k, v in rows.items()})))
             extra = {"abuf_version": np.asarray([self._cp_version]), "abuf_pieces": np.asarray([len(keys)]),
                      "abuf_sources": np.asarray(list(self.src_wm), dtype=np.int64),
                      "abuf_watermarks": np.asarray(list(self.src_wm.values()), dtype=np.float64)}
@@ -515,7 +505,7 @@ class PartitionCore:
                 missing = [key for key in keys if key not in blobs]
                 if missing:
                     raise RuntimeError(f"checkpoint records {missing} of chunk {c} are missing")
-                rows += [_load_npz(blobs[key]) for key in keys]
+                rows += [npz_arrays(blobs[key]) for key in keys]
                 self._pieces[c] = keys
             if "abuf_sources" in x:
                 for src, wm in zip(x["abuf_sources"].tolist(), x["abuf_watermarks"].tolist(), strict=True):

@@ -15,24 +15,33 @@ from collections.abc import Mapping
 import numpy as np
 
 
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    """``arrays`` as a compressed ``.npz`` archive (no pickle): the form of every checkpoint record."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, allow_pickle=False, **arrays)
+    return buf.getvalue()
+
+
+def npz_arrays(blob: bytes) -> dict[str, np.ndarray]:
+    """The arrays of a record written by :func:`npz_bytes`."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
 def dump_segments(name: str, dirty: np.ndarray, seg_shift: int, arrays: Mapping[str, np.ndarray]
                   ) -> list[tuple[str, bytes]]:
     """The dirty segments of the table ``arrays`` as checkpoint records; clears ``dirty``."""
     out = []
     for seg in np.flatnonzero(dirty).tolist():
         lo, hi = seg << seg_shift, (seg + 1) << seg_shift
-        buf = io.BytesIO()
-        np.savez_compressed(buf, allow_pickle=False, **{k: v[..., lo:hi] for k, v in arrays.items()})
-        out.append((f"{name}:{seg:06d}", buf.getvalue()))
+        out.append((f"{name}:{seg:06d}", npz_bytes(**{k: v[..., lo:hi] for k, v in arrays.items()})))
     dirty[:] = False
     return out
 
 
 def empty_segment(arrays: Mapping[str, np.ndarray]) -> bytes:
     """A record with no entries, shaped like a segment of ``arrays`` (to overwrite an orphan)."""
-    buf = io.BytesIO()
-    np.savez_compressed(buf, allow_pickle=False, **{k: v[..., :0] for k, v in arrays.items()})
-    return buf.getvalue()
+    return npz_bytes(**{k: v[..., :0] for k, v in arrays.items()})
 
 
 def load_segments(name: str, blobs: Mapping[str, bytes], n_segs: int
@@ -46,8 +55,7 @@ def load_segments(name: str, blobs: Mapping[str, bytes], n_segs: int
         prefix, _, seg = key.partition(":")
         if prefix != name:
             continue
-        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-            parts.append({k: z[k] for k in z.files})
+        parts.append(npz_arrays(blob))
         if seg.isdigit() and int(seg) >= n_segs:
             orphans.append(key)
     if not parts:

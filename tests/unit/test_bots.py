@@ -1444,18 +1444,27 @@ def test_restore_from_a_log_of_several_checkpoints_with_actions_buffered() -> No
     assert same_state(actions_state(restored), actions_state(want_core))
 
 
-def test_a_checkpoint_cut_short_after_its_account_chunks_loses_and_repeats_nothing() -> None:
+def two_checkpoints() -> tuple[ActionBatch, list[ActionBatch], list[ActionBatch], dict[str, bytes | None],
+                              list[tuple[str, bytes | None]], int]:
+    """A core fed a third of the arrivals and checkpointed (completely: the source commits there), then fed
+    another third: the batch, the in-order and arrival messages, the first checkpoint's log, the second
+    checkpoint's entries (to cut short), and where the first checkpoint stands."""
     (batch,) = bot_messages(5, 1, 30)
     in_order, arrival = interleaved_halves(batch)
-    want_core = PartitionCore(3, SMALL)
-    feed_actions(want_core, in_order, 0, flush=True)
     core = PartitionCore(3, SMALL)
     c1, c2 = len(arrival) // 3, 2 * len(arrival) // 3
     feed_actions(core, arrival[:c1], 0)
-    log = dict(core.checkpoint())  # complete; the source commits c1 - 1
+    log: dict[str, bytes | None] = dict(core.checkpoint())
     feed_actions(core, arrival[c1:c2], c1)
-    entries = core.checkpoint()
-    assert buffered(core) and any(key.startswith("abuf:") for key, _ in entries)
+    assert buffered(core)
+    return batch, in_order, arrival, log, core.checkpoint(), c1
+
+
+def test_a_checkpoint_cut_short_after_its_account_chunks_loses_and_repeats_nothing() -> None:
+    batch, in_order, arrival, log, entries, c1 = two_checkpoints()
+    want_core = PartitionCore(3, SMALL)
+    feed_actions(want_core, in_order, 0, flush=True)
+    assert any(key.startswith("abuf:") for key, _ in entries)
     n_chunks = max(i for i, (key, _) in enumerate(entries) if key.startswith("acct:")) + 1
     log.update(entries[:n_chunks])  # the crash: only the account chunks (with their buffers) were written
     restored = PartitionCore.restore(3, log, SMALL)
@@ -1469,16 +1478,9 @@ def test_a_checkpoint_cut_short_among_the_buffered_actions_restores_the_previous
         written: float) -> None:
     """A crash while a chunk's buffered actions were being written, before the chunk itself: the restore takes
     the previous chunk record with the pieces of its own version, and deletes the others later."""
-    (batch,) = bot_messages(5, 1, 30)
-    _, arrival = interleaved_halves(batch)
+    batch, _, arrival, log, entries, c1 = two_checkpoints()
     want_core = PartitionCore(3, SMALL)
     feed_actions(want_core, arrival, 0, flush=True)
-    core = PartitionCore(3, SMALL)
-    c1, c2 = len(arrival) // 3, 2 * len(arrival) // 3
-    feed_actions(core, arrival[:c1], 0)
-    log: dict[str, bytes | None] = dict(core.checkpoint())
-    feed_actions(core, arrival[c1:c2], c1)
-    entries = core.checkpoint()
     first_chunk = next(i for i, (key, _) in enumerate(entries) if key.startswith("acct:"))
     assert first_chunk >= 1 and all(key.startswith("abuf:") for key, _ in entries[:first_chunk])
     log.update(entries[: int(first_chunk * written)])  # some pieces of the new version, not its chunk
