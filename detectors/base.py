@@ -25,6 +25,11 @@ class EventColumns:
     offset: np.ndarray  # int64
     keep: np.ndarray  # bool
     actor_h: np.ndarray  # uint64 FNV-1a of actor_id
+    post_h: np.ndarray  # uint64 FNV-1a of post_id (0: no post)
+    suspicious: np.ndarray  # bool: the actor is a flagged bot or has a fake-looking profile (detectors.audience)
+    new: np.ndarray  # bool: the actor's first engagement on this partition (detectors.purchases.SeenAccounts)
+    generic: np.ndarray  # bool: a comment whose text is generic (detectors.kernels.bots.TEXT_GENERIC)
+    post_score: np.ndarray  # float64 MIDAS-R burst score of the event's post (detectors.purchases.PostSketch)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 
-from detectors.audience import AudienceDetector, QualityLookup, category_codes
+from detectors.audience import SUSPICIOUS, AudienceDetector, QualityLookup, category_codes
 from detectors.base import ActionColumns, Detector, EventColumns, ProfileColumns
 from detectors.bots import BotDetector, BotParams, fingerprint_texts
 from detectors.comments import CommentParams, CopiedComments
@@ -25,13 +26,14 @@ from detectors.kernels.dedup import dedup_batch, rebuild_index
 from detectors.kernels.order import merge_order
 from detectors.pods import PodEdges, PodParams
 from detectors.profiles import ProfileModel, columns_from_snapshots
-from detectors.scoring import authenticity
+from detectors.purchases import PostSketch, PurchaseDetector, PurchaseParams, SeenAccounts
+from detectors.scoring import authenticity_of, deductions
 from detectors.segments import npz_arrays, npz_bytes
 from detectors.state import CHUNK_SHIFT, N_TOPICS, TOPIC_ACTIONS, TOPIC_EVENTS, TOPIC_PROFILES, AccountTable
 from schemas.actions import ARRAYS as ACTION_ARRAYS
 from schemas.actions import DTYPES as ACTION_DTYPES
 from schemas.actions import ActionBatch
-from schemas.wire import EVENT_KINDS, EngagementEvent, PairSummary, ProfileSnapshot, ScoreRecord
+from schemas.wire import EVENT_KINDS, EngagementEvent, FlagRecord, PairSummary, ProfileSnapshot, ScoreRecord
 
 _KIND_CODE = {k: i for i, k in enumerate(EVENT_KINDS)}
 #: Events of one message get positions ``offset << POS_SHIFT | index`` in the duplicate filter.
@@ -207,6 +209,8 @@ class StepResult:
 
 
 _ACTION_KINDS = np.asarray([_KIND_CODE[k] for k in ("like", "comment", "follow", "unfollow")], dtype=np.int8)
+_ENGAGEMENT_KINDS = np.asarray([_KIND_CODE[k] for k in ("like", "comment", "follow")], dtype=np.int8)
+_POST_KINDS = np.asarray([_KIND_CODE[k] for k in ("like", "comment")], dtype=np.int8)
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,24 @@ class CoreParams:
     pods: PodParams = PodParams()
     bots: BotParams = BotParams()
     comments: CommentParams = CommentParams()
+    purchases: PurchaseParams = PurchaseParams()
     dedup_capacity: int = 1 << 18
+
+
+_SPIKE_OF = {"purchased_engagement": "engagement_spike", "purchased_followers": "follower_spike"}
+
+
+def _with_spikes(flags: list[FlagRecord], spikes: list[FlagRecord]) -> list[FlagRecord]:
+    """Purchase flags with the rate detector's spike of the same channel quoted as a further reason."""
+    by_kind: dict[str, FlagRecord] = {s.kind: s for s in spikes}
+    out = []
+    for f in flags:
+        spike = by_kind.get(_SPIKE_OF.get(f.kind, ""))
+        if spike is not None:
+            f = f.model_copy(update={"reasons": [*f.reasons, f"the rate: {spike.reasons[0]}"],
+                                     "evidence": {**f.evidence, "rate_spike": spike.evidence}})
+        out.append(f)
+    return out
 
 
 class PartitionCore:
@@ -227,7 +248,8 @@ class PartitionCore:
         self.rate = EngagementRate(self.params.rate)
         self.bots = BotDetector(self.params.bots)
         self.audience = AudienceDetector()
-        self.detectors: tuple[Detector, ...] = (self.rate, self.bots, self.audience)
+        self.purchases = PurchaseDetector(self.params.purchases)
+        self.detectors: tuple[Detector, ...] = (self.rate, self.bots, self.audience, self.purchases)
         self.table = AccountTable([d.spec for d in self.detectors])
         self.dedup = DedupFilter(self.params.dedup_capacity)
         self.action_dedup = DedupFilter(self.params.dedup_capacity)
@@ -237,6 +259,10 @@ class PartitionCore:
         self.max_event_ts = -np.inf  # newest event time processed on this partition (its source watermark)
         self.pod_edges = PodEdges(self.params.pods)
         self.comments = CopiedComments(self.params.comments)
+        self.seen = SeenAccounts(self.params.purchases.seen_capacity)
+        self.post_sketch = PostSketch(self.params.purchases)
+        self.purchases.pstat = self.post_sketch.pstat  # one array, checkpointed with the sketch
+        self._post_ids_saved = 0
         self.profile_model = ProfileModel.load()
         #: highest source offset reflected, per source topic (events, profiles, actions), restored ones included
         self.processed = np.full(N_TOPICS, -1, dtype=np.int64)
@@ -275,7 +301,21 @@ class PartitionCore:
         actor_h, target_h = hash_ids(actors), hash_ids(targets)
         pos = (off << POS_SHIFT) | sub
         keep = self.dedup.keep(hashes, pos)
-        cols = EventColumns(kind=kind, ts=ts, target=target, offset=off, keep=keep, actor_h=actor_h)
+        post_ids = [e.post_id for e in events]
+        post_h = hash_ids([p or "" for p in post_ids])
+        post_h[[i for i, p in enumerate(post_ids) if p is None]] = 0
+        texted = [i for i in np.flatnonzero(keep).tolist() if events[i].text]
+        sim = np.zeros(n, dtype=np.uint64)
+        tflags = np.zeros(n, dtype=np.uint8)
+        if texted:
+            sim[texted], tflags[texted] = fingerprint_texts([events[i].text or "" for i in texted])
+        engaging = keep & np.isin(kind, _ENGAGEMENT_KINDS)
+        # the audience category of each actor as known now (its own partition publishes it: detectors.audience)
+        suspicious = (self.quality or self).categories(actor_h) == SUSPICIOUS
+        cols = EventColumns(kind=kind, ts=ts, target=target, offset=off, keep=keep, actor_h=actor_h, post_h=post_h,
+                            suspicious=suspicious, new=self.seen.update(actor_h, pos, ts, engaging),
+                            generic=(tflags & kb.TEXT_GENERIC) != 0,
+                            post_score=self.post_sketch.score(post_h, ts, pos, keep & np.isin(kind, _POST_KINDS)))
         applied = keep & (off > self.table.chunk_off[TOPIC_EVENTS][target >> CHUNK_SHIFT])
         new_flags: list[tuple[int, str]] = []
         for det in self.detectors:
@@ -285,27 +325,32 @@ class PartitionCore:
                     if mask[a] & (1 << bit):
                         new_flags.append((int(a), fk))
         # pairs are idempotent by source position, so replays need no chunk-offset test here
-        pod_pairs = self.pod_edges.update(kind, ts, actors, targets, actor_h, target_h,
-                                          [e.post_id for e in events], pos, keep)
+        pod_pairs = self.pod_edges.update(kind, ts, actors, targets, actor_h, target_h, post_ids, pos, keep)
+        self._name_posts(target[keep], post_h, post_ids)
         self.max_event_ts = max(self.max_event_ts, float(ts.max()))
-        actions = self._actions(events, kind, ts, actors, actor_h, target_h, hashes, keep)
+        actions = self._actions(kind, ts, actors, actor_h, target_h, hashes, keep, sim, tflags)
         self.applied[TOPIC_EVENTS] = max(int(self.applied[TOPIC_EVENTS]), int(off.max()))
         self.processed[TOPIC_EVENTS] = max(int(self.processed[TOPIC_EVENTS]), int(off.max()))
         return StepResult(np.unique(target[applied]), new_flags, int(applied.sum()), int((~keep).sum()),
                           np.bincount(kind, minlength=len(EVENT_KINDS)), float(ts.max()), pod_pairs, actions)
 
-    def _actions(self, events: Sequence[EngagementEvent], kind: np.ndarray, ts: np.ndarray, actors: list[str],
-                 actor_h: np.ndarray, target_h: np.ndarray, event_h: np.ndarray, keep: np.ndarray) -> ActionBatch:
+    def _name_posts(self, targets: np.ndarray, post_h: np.ndarray, post_ids: list[str | None]) -> None:
+        """Remember the ids of the posts the purchase flags of ``targets`` name (the kernel keeps hashes)."""
+        named = np.unique(self.purchases.evidence_posts(self.table, np.unique(targets)))
+        want = [int(h) for h in named.tolist() if h and int(h) not in self.purchases.post_ids]
+        for h in want:
+            hit = np.flatnonzero(post_h == np.uint64(h))
+            if len(hit):
+                self.purchases.post_ids[h] = post_ids[int(hit[0])] or ""
+
+    def _actions(self, kind: np.ndarray, ts: np.ndarray, actors: list[str], actor_h: np.ndarray,
+                 target_h: np.ndarray, event_h: np.ndarray, keep: np.ndarray, sim: np.ndarray, tflags: np.ndarray
+                 ) -> ActionBatch:
         """The kept likes, comments, follows and unfollows, as columns for the actors' partitions.
 
         Every kept event is forwarded, replays included: the actor side drops what it has seen by event id.
         """
         idx = np.flatnonzero(keep & np.isin(kind, _ACTION_KINDS))
-        texted = [i for i in idx.tolist() if events[i].text]
-        sim = np.zeros(len(events), dtype=np.uint64)
-        tflags = np.zeros(len(events), dtype=np.uint8)
-        if texted:
-            sim[texted], tflags[texted] = fingerprint_texts([events[i].text or "" for i in texted])
         # the copies are counted on every kept event, replays included: a pair already counted changes nothing
         shared = self.comments.update(kind, actor_h, target_h, sim, tflags, ts, keep)
         return ActionBatch([actors[i] for i in idx.tolist()], ts[idx], kind[idx], target_h[idx], sim[idx],
@@ -434,13 +479,16 @@ class PartitionCore:
     # --- reading results -----------------------------------------------------------------------
     def score(self, a: int) -> ScoreRecord:
         flags = [f for det in self.detectors for f in det.flags(self.table, a)]
+        if any(f.kind.startswith("purchased_") for f in flags):
+            flags = _with_spikes(flags, self.rate.spikes(self.table, a))
         counts: dict[str, int] = {}
         for det in self.detectors:
             counts.update(det.counts(self.table, a))
         last = self.rate.last_ts(self.table, a)
         audience = self.audience.audience(self.table, a, self.quality or self)
+        lost = deductions(flags, audience)
         return ScoreRecord(
-            account_id=self.table.ids[a], authenticity=authenticity(flags, audience.points if audience else 0),
+            account_id=self.table.ids[a], authenticity=authenticity_of(lost), deductions=lost,
             flags=flags, counts=counts, followers=self.rate.followers(self.table, a),
             updated_at=last if np.isfinite(last) else 0.0, partition=self.partition,
             offset=int(self.processed[TOPIC_EVENTS]), audience=audience)
@@ -486,6 +534,11 @@ class PartitionCore:
         out += [(f"adedup:{s:06d}", self.action_dedup.dump_segment(s)) for s in self.action_dedup.dirty_segments()]
         out += self.pod_edges.checkpoint()
         out += self.comments.checkpoint()
+        out += self.seen.checkpoint()
+        out += self.post_sketch.checkpoint()
+        if len(self.purchases.post_ids) != self._post_ids_saved:
+            self._post_ids_saved = len(self.purchases.post_ids)
+            out.append(("pposts", orjson.dumps({str(h): p for h, p in self.purchases.post_ids.items()})))
         self.dedup.mark_saved()
         self.action_dedup.mark_saved()
         return out
@@ -526,6 +579,11 @@ class PartitionCore:
         core.action_dedup.load_segments(v for k, v in live.items() if k.startswith("adedup:"))
         core.pod_edges.restore(live)
         core.comments.restore(live)
+        core.seen.restore(live)
+        core.post_sketch.restore(live)
+        if "pposts" in live:
+            core.purchases.post_ids = {int(h): p for h, p in orjson.loads(live["pposts"]).items()}
+            core._post_ids_saved = len(core.purchases.post_ids)
         if len(core.table):
             core.processed[:] = core.table.chunk_off[:, : core.table.n_chunks_used()].max(axis=1)
         return core

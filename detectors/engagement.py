@@ -3,8 +3,11 @@
 For every account that receives likes, comments or follows, the detector keeps a tumbling window of
 ``window_s`` seconds and an exponentially weighted baseline (mean and variance) of its past windows.
 A window with at least ``min_count`` events that is ``ratio`` times above the baseline and ``z``
-standard scores above it raises ``engagement_spike`` (likes + comments) or ``follower_spike``
-(follows). Severity grows with the log of the excess: 0.5 at the threshold ratio, 1.0 at ten times it.
+standard scores above it is a *spike* of engagement (likes + comments) or of follows. Severity grows with the log
+of the excess: 0.5 at the threshold ratio, 1.0 at ten times it.
+
+A spike is not a flag: a viral post spikes too. Spikes are evidence that the purchase detector's flags quote
+(:meth:`EngagementRate.spikes`, :mod:`detectors.purchases`), beside the counters every score shows.
 
 Memory: 23 float64 + 8 int64 columns = 248 bytes per account, no per-event state.
 """
@@ -64,7 +67,7 @@ class EngagementRate:
 
     name: str = "engagement_rate"
     spec: BlockSpec = BlockSpec("engagement_rate", k.F_DEFAULTS, k.I_DEFAULTS)
-    flag_kinds: tuple[str, ...] = ("engagement_spike", "follower_spike")
+    flag_kinds: tuple[str, ...] = ()  # spikes are evidence, not flags (module doc)
 
     def __init__(self, params: RateParams | None = None) -> None:
         self.params = params or RateParams()
@@ -97,6 +100,11 @@ class EngagementRate:
         return float(table.F[self.name][k.LAST_TS, account])
 
     def flags(self, table: AccountTable, account: int) -> list[FlagRecord]:
+        return []
+
+    def spikes(self, table: AccountTable, account: int) -> list[FlagRecord]:
+        """The account's strongest spike of engagement and of follows, as records of kind ``engagement_spike`` /
+        ``follower_spike`` (evidence for the purchase flags, never scored)."""
         F = table.F[self.name][:, account]
         I = table.I[self.name][:, account]
         out = []

@@ -32,7 +32,7 @@ import numpy as np
 from detectors.ids import hash_ids
 from detectors.kernels import pods as K
 from detectors.reasons import duration
-from detectors.scoring import authenticity
+from detectors.scoring import authenticity_of, deductions
 from detectors.segments import dump_segments, empty_segment, load_segments
 from schemas.wire import FlagRecord, PairSummary, PodMember, PodRecord, ScoreRecord
 
@@ -114,8 +114,8 @@ def with_pods(rec: ScoreRecord, pods: Sequence[PodRecord]) -> ScoreRecord:
         flags.append(pod_flag(best, rec.account_id, mine))
     elif len(flags) == len(rec.flags):
         return rec
-    points = rec.audience.points if rec.audience is not None else 0
-    return rec.model_copy(update={"flags": flags, "authenticity": authenticity(flags, points)})
+    lost = deductions(flags, rec.audience)
+    return rec.model_copy(update={"flags": flags, "authenticity": authenticity_of(lost), "deductions": lost})
 
 
 def _ids_hash(ids: Sequence[str | None]) -> np.ndarray:

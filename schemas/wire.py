@@ -126,6 +126,15 @@ class Audience(_Wire):
     reasons: list[str]
 
 
+class Deduction(_Wire):
+    """Points an account lost, under a reason code (a flag kind, or ``audience``), and why
+    (:mod:`detectors.scoring`)."""
+
+    code: str
+    points: int = Field(ge=0)
+    reason: str
+
+
 class ScoreRecord(_Wire):
     """Current authenticity of one account, as published on the ``scores`` topic (key: account_id)."""
 
@@ -138,6 +147,8 @@ class ScoreRecord(_Wire):
     partition: int
     offset: int = Field(description="source offset of the newest event reflected")
     audience: Audience | None = Field(default=None, description="a creator's audience quality (engaged or followed)")
+    deductions: list[Deduction] = Field(default_factory=list,
+                                        description="the points lost, by reason code: 100 - their sum = authenticity")
 
 
 class ActorQuality(_Wire):

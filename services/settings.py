@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_page_max: int = Field(default=500, ge=1)
+    alert_below: int = Field(
+        default=60, ge=1, le=100,
+        description="default alert threshold: an account alerts when its authenticity is below this (the API's "
+                    "?alert_below= overrides it per request; eval/REPORT.md shows precision and recall at each)")
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

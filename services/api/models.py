@@ -35,9 +35,19 @@ class AudiencePublic(BaseModel):
     reasons: list[str]
 
 
+class DeductionPublic(BaseModel):
+    code: str = Field(description="reason code: a flag kind, or audience")
+    points: int = Field(description="authenticity points lost to it")
+    reason: str
+
+
 class AccountPublic(BaseModel):
     account_id: str
     authenticity: int = Field(ge=0, le=100, description="100 = nothing suspicious seen")
+    alert: bool = Field(description="authenticity below the alert threshold of the request (alert_below)")
+    alert_below: int = Field(description="the alert threshold applied")
+    deductions: list[DeductionPublic] = Field(
+        default_factory=list, description="every point lost, by reason code: 100 - their sum = authenticity")
     flagged: bool
     flags: list[FlagPublic]
     counts: dict[str, int]

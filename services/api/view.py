@@ -48,6 +48,8 @@ class ScoresView:
         self.accounts: SortedDict = SortedDict()  # account_id -> ScoreRecord, as read from the scores topic
         # accounts with a score record whose merged record has a flag (its own, or an active pod's)
         self.flagged: SortedSet = SortedSet()
+        # accounts whose merged record lost points (flags or audience): the only ones that can alert
+        self.scored_below: SortedSet = SortedSet()
         self.pods: SortedDict = SortedDict()  # pod_id -> PodRecord, latest record per id, active or not
         self.active_pods: SortedSet = SortedSet()  # pod_ids whose latest record is active
         self.retired_pods: SortedSet = SortedSet()  # pod_ids whose latest record is inactive
@@ -68,6 +70,10 @@ class ScoresView:
             self.flagged.add(account_id)
         else:
             self.flagged.discard(account_id)
+        if account_id in self.flagged or (rec is not None and rec.authenticity < 100):
+            self.scored_below.add(account_id)
+        else:
+            self.scored_below.discard(account_id)
 
     def apply(self, rec: ScoreRecord) -> None:
         self.accounts[rec.account_id] = rec

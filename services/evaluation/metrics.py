@@ -30,7 +30,8 @@ Semantics of :func:`evaluate`, for each fraud kind ``K`` in :data:`FRAUD_KINDS`:
 - ``fpr``: share of clean organic accounts predicted ``K`` (``None`` without clean organic accounts);
   unlabelled accounts never enter it. ``fpr_by_class[c]``: share of hard negatives of class ``c``
   predicted ``K``.
-- ``recall_by_class[c]``: recall over the positives for ``K`` that have variant class ``c``.
+- ``recall_by_class[c]``: recall over the positives for ``K`` that have variant class ``c``;
+  ``latency_p95_s_by_class[c]``: the latency p95 over its true positives (``None`` without one).
 - latency of a true positive: its detection time minus its attack start, in event-time seconds. It is
   signed (a flag raised before the labelled start is negative, not clipped), and true positives whose
   labels give no ``start_ts`` are left out (``n_latency`` says how many were used). ``latency_p50_s``
@@ -186,6 +187,7 @@ class KindMetrics(TypedDict):
     n_latency: int
     recall_by_class: dict[str, float]
     n_pos_by_class: dict[str, int]
+    latency_p95_s_by_class: dict[str, float | None]
     thresholds: list[ThresholdRow]
 
 
@@ -425,10 +427,13 @@ def _kind_metrics(truth: _Truth, kind: str, flags: Mapping[str, list[tuple[float
 
     n_pos_by_class: dict[str, int] = defaultdict(int)
     tp_by_class: dict[str, int] = defaultdict(int)
+    latency_by_class: dict[str, list[float]] = defaultdict(list)
     for acc, classes in truth.classes[kind].items():
         for c in classes:
             n_pos_by_class[c] += 1
             tp_by_class[c] += acc in pred
+            if acc in pred and acc in starts:
+                latency_by_class[c].append(pred[acc] - starts[acc])
 
     thresholds: list[ThresholdRow] = []
     for t in THRESHOLD_GRID:
@@ -456,6 +461,8 @@ def _kind_metrics(truth: _Truth, kind: str, flags: Mapping[str, list[tuple[float
         "n_latency": len(latencies),
         "recall_by_class": {c: tp_by_class[c] / n for c, n in sorted(n_pos_by_class.items())},
         "n_pos_by_class": dict(sorted(n_pos_by_class.items())),
+        "latency_p95_s_by_class": {c: percentile_nearest_rank(latency_by_class[c], 95)
+                                   for c in sorted(n_pos_by_class)},
         "thresholds": thresholds,
     }
 

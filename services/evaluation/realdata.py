@@ -10,7 +10,10 @@ and a profile-level case on the labelled fake and genuine accounts. Read from ``
   labelled fake (kind ``bot``) or genuine.
 
 Into the three streams, purchases from the real bot-market offers are injected on accounts with enough
-history (half bursts, half drip-fed), labelled like the simulator's.
+history (half bursts, half drip-fed), labelled like the simulator's (orders of at least
+:data:`services.evaluation.simulate.MIN_ORDER`). The streams carry no profiles of the accounts that act; as in the
+simulator (the platform snapshots every account that engages), each real account that acts gets the profile of a
+random labelled genuine account, and each injected buyer's account that of a random labelled fake one.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from services.evaluation.simulate import World, deliver
+from services.evaluation.simulate import MIN_ORDER, World, deliver
 from services.evaluation.sources import Sources, data_dir, labelled_profiles, load_sources
 
 BASE_TS = 1_700_000_000.0  # epoch for streams that count seconds from their start
@@ -36,9 +39,9 @@ def _inject(world: World, rng: np.random.Generator, src: Sources, targets: list[
     for i, target in enumerate(targets):
         kind, action = (("purchased_engagement", "like") if i % 2 == 0 else ("purchased_followers", "follow"))
         drip = (i // 2) % 2 == 1
-        offers = [o for o in src.offers if o.action == action]
+        offers = [o for o in src.offers if o.action == action and o.lot * 5 >= MIN_ORDER]
         o = offers[int(rng.integers(len(offers)))]
-        times, _ = deliver(rng, o, o.lot, start_of[target], drip)
+        times, _ = deliver(rng, o, max(MIN_ORDER, o.lot), start_of[target], drip)
         times = times[times < end_ts]
         if len(times) == 0:
             continue
@@ -46,9 +49,28 @@ def _inject(world: World, rng: np.random.Generator, src: Sources, targets: list[
             world.events.append({"event_id": f"inj-{target}-{j}", "kind": action, "ts": round(float(t), 3),
                                  "actor_id": f"bought-{target}-{j}", "target_id": target,
                                  "post_id": None, "text": None})
+            world.profiles.append(_snapshot(f"bought-{target}-{j}", src.fake[rng.integers(len(src.fake))],
+                                            float(times[0])))
         world.labels.append({"account_id": target, "kind": kind, "class": "drip" if drip else "burst",
                              "role": "buyer", "group": None, "start_ts": round(float(times[0]), 3),
                              "end_ts": round(float(times[-1]), 3)})
+
+
+def _snapshot(account: str, row: np.ndarray, ts: float) -> dict[str, object]:
+    return {"account_id": account, "ts": ts, "followers": int(row[0]), "following": int(row[1]),
+            "posts": int(row[2]), "created_at": None, "bio_len": int(row[3]), "has_avatar": bool(row[4]),
+            "is_private": None, "username": None}
+
+
+def _actor_profiles(world: World, rng: np.random.Generator, src: Sources) -> None:
+    """A genuine labelled profile for every real account that acts (not the creators, which have their own)."""
+    have = {p["account_id"] for p in world.profiles}
+    first: dict[str, float] = {}
+    for e in world.events:
+        if e["actor_id"] not in have:
+            first.setdefault(e["actor_id"], e["ts"])
+    for actor, ts in first.items():
+        world.profiles.append(_snapshot(actor, src.genuine[rng.integers(len(src.genuine))], ts))
 
 
 def _stream_case(rows: list[tuple[str, str, float]], kind: str, seed: int, src: Sources) -> World:
@@ -59,6 +81,7 @@ def _stream_case(rows: list[tuple[str, str, float]], kind: str, seed: int, src: 
     incoming = Counter(t for _, t, _ in rows)
     t_first, t_last = rows[0][2], rows[-1][2]
     rng = np.random.default_rng(seed)
+    _actor_profiles(world, rng, src)
     busy = sorted(t for t, c in incoming.items() if c >= 50)
     chosen = [busy[int(i)] for i in rng.choice(len(busy), size=min(2 * INJECT_PER_KIND, len(busy)), replace=False)]
     start_of = {t: t_first + rng.uniform(0.4, 0.7) * (t_last - t_first) for t in chosen}
@@ -118,6 +141,7 @@ def instafake_posts(base: Path, seed: int, src: Sources, accounts: int = 150, po
                                          "post_id": pid, "text": "nice" if kind == "comment" else None})
         times = sorted(float(acc["mediaUploadTimes"][j]) for j in order)
         start_of[cid] = times[len(times) // 2]
+    _actor_profiles(world, rng, src)
     chosen = [f"if{int(i)}" for i in rng.choice(len(picked), size=min(2 * INJECT_PER_KIND, len(picked)), replace=False)]
     end_ts = max(e["ts"] for e in world.events)
     _inject(world, rng, src, chosen, {c: start_of[c] for c in chosen}, end_ts)

@@ -30,11 +30,8 @@ from detectors.pods import PodGraph, PodParams, with_pods
 from schemas.codec import DecodeError, decode_events, decode_profiles
 from schemas.wire import EngagementEvent, FlagRecord, PodRecord, ProfileSnapshot, ScoreRecord
 
-#: Verdict kind of each streaming flag. The rate detector's spikes are today's detectors of bought
-#: engagement and followers; their own kind stays in ``evidence["signal"]``.
+#: Verdict kind of each streaming flag (the flag's own kind stays in ``evidence["signal"]``).
 VERDICT_KIND = {
-    "engagement_spike": "purchased_engagement",
-    "follower_spike": "purchased_followers",
     "pod": "pod",
     "bot": "bot",
     "purchased_engagement": "purchased_engagement",

@@ -82,16 +82,26 @@ BOT_NETWORK_SIZE = 8
 CAMPAIGN_SHARE = 0.3
 
 
+#: Smallest order a simulated buyer places: the offers' lots start at 1, but fewer than 100 likes or followers move
+#: no figure a brand reads (a post of a 5k-follower creator gets ~300 likes), so nobody buys them to deceive one.
+MIN_ORDER = 100
+#: A drip-feed order is spread over this many days (vendors' "gradual" delivery option).
+DRIP_DAYS = (1.0, 3.0)
+#: A burst order is delivered within this many hours, or faster at the offer's speed.
+BURST_HOURS = (0.5, 3.0)
+
+
 def deliver(rng: np.random.Generator, offer: Offer, lot: int, order_ts: float, drip: bool
             ) -> tuple[np.ndarray, float]:
-    """Delivery times of a bought lot: the offer's start delay and speed; a burst is cut to at most 3 h,
-    a drip-feed spread over at least a day. Returns the sorted times and the end of the delivery window."""
+    """Delivery times of a bought lot: the offer's start delay and speed; a burst is cut to at most
+    :data:`BURST_HOURS`, a drip-feed spread over :data:`DRIP_DAYS`. Returns the sorted times and the end of the
+    delivery window."""
     start = order_ts + rng.uniform(*offer.start_delay_h) * 3_600
     duration = lot / rng.uniform(*offer.speed_per_day) * 86_400
     if drip:
-        duration = max(duration, rng.uniform(1.0, 2.5) * 86_400)
+        duration = float(np.clip(duration, DRIP_DAYS[0] * 86_400, rng.uniform(*DRIP_DAYS) * 86_400))
     else:
-        duration = min(duration, rng.uniform(0.5, 3.0) * 3_600)
+        duration = min(duration, rng.uniform(*BURST_HOURS) * 3_600)
     return np.sort(start + rng.random(lot) * duration), start + duration
 
 
@@ -218,7 +228,7 @@ class _Sim:
 
     # --- purchases (real bot-market offers) -----------------------------------------------------
     def offer(self, action: str) -> Offer:
-        offers = [o for o in self.src.offers if o.action == action]
+        offers = [o for o in self.src.offers if o.action == action and o.lot * 5 >= MIN_ORDER]
         return offers[int(self.rng.integers(len(offers)))]
 
     def purchase(self, c: Creator, kind: str, drip: bool) -> None:
@@ -226,7 +236,7 @@ class _Sim:
         if kind == "purchased_engagement":  # most buy likes; some buy comments (generic, from bots)
             action = "comment" if self.rng.random() < 0.25 else "like"
         o = self.offer(action)
-        lot = int(o.lot * self.rng.choice([1, 2, 5]) if o.lot < 1_000 else o.lot)
+        lot = max(MIN_ORDER, int(o.lot * self.rng.choice([1, 2, 5]) if o.lot < 1_000 else o.lot))
         order_ts = START_TS + self.rng.uniform(0.45, 0.7) * self.days * 86_400
         post = None
         if action != "follow":

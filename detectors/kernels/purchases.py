@@ -1,0 +1,251 @@
+"""Numba kernel of the purchase detector: bursts and drips of low-quality engagement on a creator, in event time.
+
+Two channels per creator, each a block of ``NC`` float columns at ``ENG`` (likes and comments) and ``FOL``
+(follows). Every event of a channel, in stream order:
+
+1. decays the channel's *slow* window (time-weighted counts, half-life ``P_SLOW_HL``) and *baseline* (half-life
+   ``P_BASE_HL``) to the event's time (late events: no decay);
+2. scores the event with MIDAS-R (:mod:`detectors.kernels.midas`): the creator's own channel, and, for likes and
+   comments, the post's sketch score given by the caller; a score at or above ``P_CHI2`` (with at least
+   ``P_BURST_MIN`` recent events) opens a *burst* or extends it by ``P_HOLD`` seconds;
+3. counts the event in the slow window, the fast one (half-life ``P_FAST_HL``) and, inside a burst, in the
+   burst's exact counts: engagements, *strong* ones (an account's first engagement on the partition *and* a
+   suspicious profile or bot flag), *suspicious* ones (suspicious whether new or not), new accounts, likes,
+   comments and generic comments;
+4. tests the burst (as a whole, and its fast window) and the slow window against the creator's own usual shares
+   (its baseline, plus a prior of ``P_PRIOR_N`` events at the partition's usual shares, floored at ``P_PRIOR_*``:
+   a creator with little history is held to what everybody's audience looks like, which also covers a stream's
+   first hours, when every account is new): ``k`` strong engagements where ``mu = n * usual`` were expected count
+   when ``k >= P_MIN_K*`` and the Poisson log-likelihood ratio ``G = k ln(k / mu) - (k - mu)`` reaches ``P_G*``
+   (``P(X >= k) <= exp(-G)`` for ``X ~ Poisson(mu)``: the false-positive bound of each test). Suspicious accounts
+   that engaged before are composition evidence, not a rule: bots roam over every creator's posts (the bot
+   detector flags them, and the audience score counts them), and a quiet creator's posts can hold more of them
+   than of its people;
+5. learns the baseline from the event unless the window it is in looks anomalous (``G >= P_G* / 2``), and its
+   low-quality counts only while the slow window holds no more of them than usual (``G < P_LEARN_G``): a detector
+   must not learn from what it flags, nor from a drip while it builds up.
+
+A test that passes raises or strengthens the channel's flag: its score is ``min(1, G / (2 P_G*))`` (0.5 at the
+threshold), its evidence the window that gave the strongest score. Unfollows by suspicious accounts after a
+follower flag count as churn (evidence, not a rule).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from detectors.config import NJIT_OPTIONS
+from detectors.kernels.midas import node_score
+
+LIKE, COMMENT, FOLLOW, UNFOLLOW = 0, 1, 2, 3
+
+# float columns of a channel (offset ENG or FOL)
+LAST = 0
+SN, SK, SS, SL, SC, SG = 1, 2, 3, 4, 5, 6  # slow window: events, strong, suspicious, likes, comments, generic
+BN, BK, BS, HL, HC, HG = 7, 8, 9, 10, 11, 12  # baseline: the same, learned from unflagged windows
+M_TICK, M_CUR, M_TOT, M_T0 = 13, 14, 15, 16  # MIDAS-R of the channel
+B_START, B_UNTIL, B_MAX, B_N, B_K, B_S, B_NEW, B_L, B_C, B_G = 17, 18, 19, 20, 21, 22, 23, 24, 25, 26  # burst
+SCORE, FIRST, FLAST = 27, 28, 29  # flag
+E_CLASS, E_RULE, E_N, E_K, E_MU, E_USUAL, E_START, E_END, E_L, E_C, E_G, E_UL, E_UC, E_MIDAS, E_NEW = range(30, 45)
+CH_UNF = 45  # unfollows by suspicious accounts since the flag (FOL channel)
+E_SCORE = 46  # score of the evidence's window
+FN, FK = 47, 48  # fast window (half-life P_FAST_HL): events, strong ones
+NC = 49
+ENG, FOL = 0, NC
+N_F = 2 * NC
+_CH_DEFAULTS = np.zeros(NC)
+_CH_DEFAULTS[LAST] = -np.inf
+_CH_DEFAULTS[[M_TICK, M_T0, B_START, FIRST, FLAST, E_START, E_END]] = np.nan
+_CH_DEFAULTS[B_UNTIL] = -np.inf
+F_DEFAULTS = np.concatenate([_CH_DEFAULTS, _CH_DEFAULTS])
+# int columns: the post of the flag's evidence (hash; 0: none), per channel
+E_POST_ENG, E_POST_FOL = 0, 1
+N_I = 2
+I_DEFAULTS = np.zeros(N_I, dtype=np.int64)
+CLASS_BURST, CLASS_DRIP = 0.0, 1.0
+#: partition state (``pstat``): time-weighted engagements, strong and suspicious ones (half-life P_SLOW_HL), last time
+PS_N, PS_K, PS_S, PS_LAST = 0, 1, 2, 3
+PSTAT_DEFAULTS = np.array([0.0, 0.0, 0.0, -np.inf])
+RULE_STRONG = 0.0  # the only rule so far: new suspicious accounts (E_RULE keeps room for more)
+
+# params vector
+(P_SLOW_HL, P_BASE_HL, P_TICK, P_DECAY, P_CHI2, P_BURST_MIN, P_HOLD, P_PRIOR_N, P_PRIOR_STRONG, P_PRIOR_SUSP,
+ P_MIN_K_BURST, P_G_BURST, P_MIN_K_SLOW, P_G_SLOW, P_LEARN_G, P_FAST_HL, P_MIN_K_FAST) = range(17)
+N_P = 17
+
+
+@njit(**NJIT_OPTIONS)
+def poisson_g(k: float, mu: float) -> float:
+    """Log-likelihood ratio of ``k`` events where ``mu`` were expected (0 when ``k <= mu``)."""
+    if k <= mu or k <= 0.0:
+        return 0.0
+    if mu <= 0.0:
+        mu = 1e-9
+    return k * math.log(k / mu) - (k - mu)
+
+
+@njit(**NJIT_OPTIONS)
+def _claim(a: int, offset: int, chunk_off: np.ndarray, chunk_shift: int, dirty: np.ndarray) -> bool:
+    c = a >> chunk_shift
+    if offset <= chunk_off[c]:
+        return False
+    dirty[c] = True
+    return True
+
+
+@njit(**NJIT_OPTIONS)
+def _test(n: float, k: float, usual_k: float, min_k: float, g_min: float) -> tuple[float, float, float, float]:
+    """(G / g_min, rule, observed, expected) of the window; G / g_min < 1 when it does not pass."""
+    mu_k = n * usual_k
+    g_k = poisson_g(k, mu_k) if k >= min_k else 0.0
+    return g_k / g_min, RULE_STRONG, k, mu_k
+
+
+@njit(**NJIT_OPTIONS)
+def _raise(F: np.ndarray, I: np.ndarray, a: int, b: int, ipost: int, ratio: float, cls: float, rule: float,
+           k: float, mu: float, n: float, usual: float, start: float, t: float, likes: float, comments: float,
+           generic: float, new: float, post: np.uint64) -> bool:
+    """Raise or strengthen the flag of channel ``b``; True when it is new."""
+    score = min(1.0, 0.5 * ratio)
+    fresh = math.isnan(F[b + FIRST, a])
+    if fresh:
+        F[b + FIRST, a] = t
+        F[b + E_CLASS, a] = cls
+    F[b + FLAST, a] = t if fresh else max(F[b + FLAST, a], t)
+    # the evidence: the strongest window of the kind (burst or drip) that raised the flag
+    if fresh or (F[b + E_CLASS, a] == cls and (score > F[b + E_SCORE, a] or
+                                               (score == F[b + E_SCORE, a] and k > F[b + E_K, a]))):
+        F[b + E_SCORE, a] = score
+        F[b + E_RULE, a] = rule
+        F[b + E_N, a], F[b + E_K, a], F[b + E_MU, a], F[b + E_USUAL, a] = n, k, mu, usual
+        F[b + E_START, a], F[b + E_END, a] = start, t
+        F[b + E_L, a], F[b + E_C, a], F[b + E_G, a], F[b + E_NEW, a] = likes, comments, generic, new
+        F[b + E_UL, a], F[b + E_UC, a] = F[b + HL, a], F[b + HC, a]
+        F[b + E_MIDAS, a] = F[b + B_MAX, a]
+        if post != np.uint64(0):
+            I[ipost, a] = np.int64(post)
+    F[b + SCORE, a] = max(score, F[b + SCORE, a])
+    return fresh
+
+
+@njit(**NJIT_OPTIONS)
+def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: np.ndarray, keep: np.ndarray,
+                    strong: np.ndarray, susp: np.ndarray, new: np.ndarray, generic: np.ndarray, post_h: np.ndarray,
+                    post_score: np.ndarray, F: np.ndarray, I: np.ndarray, chunk_off: np.ndarray, chunk_shift: int,
+                    dirty: np.ndarray, p: np.ndarray, pstat: np.ndarray, new_flag: np.ndarray) -> int:
+    """Apply a batch in order (see the module doc); ``new_flag[a]`` gets bit 1 (engagement) or 2 (followers) when
+    that flag first appears on ``a``. Updates already covered by a restored chunk (``offset <= chunk_off``) are
+    skipped. Returns the number of events applied."""
+    applied = 0
+    ln2 = math.log(2.0)
+    for i in range(kind.shape[0]):
+        if not keep[i]:
+            continue
+        k = kind[i]
+        if k > UNFOLLOW:
+            continue
+        a = acct[i]
+        if not _claim(a, offset[i], chunk_off, chunk_shift, dirty):
+            continue
+        applied += 1
+        t = ts[i]
+        if k == UNFOLLOW:
+            if susp[i] and not math.isnan(F[FOL + FIRST, a]) and t >= F[FOL + FIRST, a]:
+                F[FOL + CH_UNF, a] += 1.0
+            continue
+        b = FOL if k == FOLLOW else ENG
+        if t > F[b + LAST, a]:
+            if F[b + LAST, a] > -np.inf:
+                dt = t - F[b + LAST, a]
+                fs = math.exp(-ln2 * dt / p[P_SLOW_HL])
+                fb = math.exp(-ln2 * dt / p[P_BASE_HL])
+                for c in range(SN, SG + 1):
+                    F[b + c, a] *= fs
+                for c in range(BN, HG + 1):
+                    F[b + c, a] *= fb
+                ff = math.exp(-ln2 * dt / p[P_FAST_HL])
+                F[b + FN, a] *= ff
+                F[b + FK, a] *= ff
+            F[b + LAST, a] = t
+        # MIDAS-R: the creator's channel, and its post (scored by the caller's sketch)
+        ms = max(node_score(F, b + M_TICK, b + M_CUR, b + M_TOT, b + M_T0, a, t, p[P_TICK], p[P_DECAY]),
+                 post_score[i])
+        if ms >= p[P_CHI2] and F[b + M_CUR, a] >= p[P_BURST_MIN]:
+            if t > F[b + B_UNTIL, a]:  # a new burst
+                F[b + B_START, a] = t
+                for c in range(B_MAX, B_G + 1):
+                    F[b + c, a] = 0.0
+            F[b + B_UNTIL, a] = max(F[b + B_UNTIL, a], t + p[P_HOLD])
+            F[b + B_MAX, a] = max(F[b + B_MAX, a], ms)
+        is_like, is_comment = 1.0 if k == LIKE else 0.0, 1.0 if k == COMMENT else 0.0
+        is_generic = 1.0 if (k == COMMENT and generic[i]) else 0.0
+        st, su = 1.0 if strong[i] else 0.0, 1.0 if susp[i] else 0.0
+        F[b + SN, a] += 1.0
+        F[b + SK, a] += st
+        F[b + FN, a] += 1.0
+        F[b + FK, a] += st
+        F[b + SS, a] += su
+        F[b + SL, a] += is_like
+        F[b + SC, a] += is_comment
+        F[b + SG, a] += is_generic
+        in_burst = t <= F[b + B_UNTIL, a]
+        if in_burst:
+            F[b + B_N, a] += 1.0
+            F[b + B_K, a] += st
+            F[b + B_S, a] += su
+            F[b + B_NEW, a] += 1.0 if new[i] else 0.0
+            F[b + B_L, a] += is_like
+            F[b + B_C, a] += is_comment
+            F[b + B_G, a] += is_generic
+        # the prior: the partition's usual shares (every creator's unflagged engagement), floored
+        if t > pstat[PS_LAST]:
+            if pstat[PS_LAST] > -np.inf:
+                fp = math.exp(-ln2 * (t - pstat[PS_LAST]) / p[P_SLOW_HL])
+                pstat[PS_N] *= fp
+                pstat[PS_K] *= fp
+                pstat[PS_S] *= fp
+            pstat[PS_LAST] = t
+        prior = p[P_PRIOR_N]
+        prior_k = max(p[P_PRIOR_STRONG], pstat[PS_K] / pstat[PS_N] if pstat[PS_N] > 0 else 0.0)
+        prior_s = max(p[P_PRIOR_SUSP], pstat[PS_S] / pstat[PS_N] if pstat[PS_N] > 0 else 0.0)
+        usual_k = (F[b + BK, a] + prior * prior_k) / (F[b + BN, a] + prior)
+        usual_s = (F[b + BS, a] + prior * prior_s) / (F[b + BN, a] + prior)
+        r_slow, rule_s, obs_s, mu_s = _test(F[b + SN, a], F[b + SK, a], usual_k, p[P_MIN_K_SLOW], p[P_G_SLOW])
+        r_burst, rule_b, obs_b, mu_b = 0.0, RULE_STRONG, 0.0, 0.0
+        if in_burst:
+            # the whole burst, and its last minutes (a delivery that starts inside a long organic burst)
+            r_burst, rule_b, obs_b, mu_b = _test(F[b + B_N, a], F[b + B_K, a], usual_k, p[P_MIN_K_BURST],
+                                                 p[P_G_BURST])
+            r_fast = _test(F[b + FN, a], F[b + FK, a], usual_k, p[P_MIN_K_FAST], p[P_G_BURST])[0]
+            r_burst = max(r_burst, r_fast)
+        post = post_h[i] if k != FOLLOW else np.uint64(0)
+        ipost = E_POST_FOL if k == FOLLOW else E_POST_ENG
+        fresh = False
+        if r_burst >= 1.0:
+            fresh = _raise(F, I, a, b, ipost, r_burst, CLASS_BURST, rule_b, obs_b, mu_b, F[b + B_N, a],
+                           usual_k if rule_b == RULE_STRONG else usual_s, F[b + B_START, a], t, F[b + B_L, a],
+                           F[b + B_C, a], F[b + B_G, a], F[b + B_NEW, a], post)
+        elif r_slow >= 1.0:
+            fresh = _raise(F, I, a, b, ipost, r_slow, CLASS_DRIP, rule_s, obs_s, mu_s, F[b + SN, a],
+                           usual_k if rule_s == RULE_STRONG else usual_s, t - p[P_SLOW_HL] / ln2, t,
+                           F[b + SL, a], F[b + SC, a], F[b + SG, a], 0.0, post)
+        if fresh:
+            new_flag[a] |= 2 if b == FOL else 1
+        if r_slow < 0.5 and r_burst < 0.5:  # learn only from windows that do not look anomalous
+            pstat[PS_N] += 1.0
+            pstat[PS_K] += st
+            pstat[PS_S] += su
+            F[b + BN, a] += 1.0
+            F[b + HL, a] += is_like
+            F[b + HC, a] += is_comment
+            F[b + HG, a] += is_generic
+            # low-quality engagements are learned only while the windows hold no more of them than usual: a drip
+            # that raised the usual share as fast as the window's would never stand out
+            if poisson_g(F[b + SK, a], F[b + SN, a] * usual_k) < p[P_LEARN_G]:
+                F[b + BK, a] += st
+            if poisson_g(F[b + SS, a], F[b + SN, a] * usual_s) < p[P_LEARN_G]:
+                F[b + BS, a] += su
+    return applied
