@@ -59,7 +59,7 @@ class PurchaseParams:
     slow_halflife_s: float = 12 * 3_600.0  # drip-feed window
     baseline_halflife_s: float = 7 * 86_400.0  # the creator's usual shares
     prior_events: float = 500.0  # weight of the prior shares below, in events
-    prior_strong_share: float = 0.002  # new suspicious accounts among a creator's engagers, before it has history
+    prior_strong_share: float = 0.002  # least share of new suspicious accounts expected among a creator's engagers
     prior_suspicious_share: float = 0.03  # suspicious accounts (3% of real profiles look fake: detectors.audience)
     burst_min_strong: float = 5.0
     fast_halflife_s: float = 900.0  # the burst's last minutes
@@ -67,6 +67,7 @@ class PurchaseParams:
     burst_g: float = 14.0  # P(X >= k) <= e^-14 ~ 8e-7 under the creator's usual share
     slow_min_strong: float = 10.0
     slow_g: float = 20.0  # e^-20 ~ 2e-9: the slow window is tested on every event for days
+    warm_new_share: float = 0.5  # nothing is tested while this share of a partition's engagers is first seen
     learn_g: float = 2.0  # low-quality engagements are learned as usual only while the slow window's G is below this
     sketch_rows: int = 4
     sketch_width: int = 1 << 13
@@ -83,6 +84,7 @@ class PurchaseParams:
         p[k.P_MIN_K_SLOW], p[k.P_G_SLOW] = self.slow_min_strong, self.slow_g
         p[k.P_LEARN_G] = self.learn_g
         p[k.P_FAST_HL], p[k.P_MIN_K_FAST] = self.fast_halflife_s, self.fast_min_strong
+        p[k.P_WARM] = self.warm_new_share
         return p
 
 
@@ -95,7 +97,7 @@ class PostSketch:
         self.cur = np.zeros(shape)
         self.tot = np.zeros(shape)
         self.state = np.array([np.nan, 0.0, -1.0])  # tick, t, covered position
-        #: the partition's usual shares of low-quality engagement (detectors.kernels.purchases.PS_*)
+        #: the partition's share of first-seen engagers (detectors.kernels.purchases.PS_*)
         self.pstat = k.PSTAT_DEFAULTS.copy()
         self._saved = -1.0
 
@@ -180,7 +182,7 @@ class PurchaseDetector:
         self._p = self.params.vector()
         #: post ids of the flags' evidence by post hash (the kernel keeps hashes), filled from the batches
         self.post_ids: dict[int, str] = {}
-        #: the partition's usual shares (shared with the PostSketch record of the checkpoint: set by the core)
+        #: the partition's share of first-seen engagers (shared with the PostSketch record of the checkpoint)
         self.pstat = k.PSTAT_DEFAULTS.copy()
 
     def update(self, batch: EventColumns, table: AccountTable) -> np.ndarray:

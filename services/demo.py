@@ -3,7 +3,8 @@
 History (``history_hours`` of event time, default three days) is sent at once so every creator has
 a baseline, then the world streams live with event time running ``speed`` times faster than the
 wall clock. Shortly after going live, ``creator_buys_likes`` receives a delivery of bought likes and
-``creator_buys_followers`` one of bought follows, both from throw-away accounts. The ``pod_member_*``
+``creator_buys_followers`` one of bought follows, both from throw-away accounts (new, with the empty profiles of
+:func:`fraud_profiles`). The ``pod_member_*``
 creators post every few hours, and the others like (and often comment on) each post within 15 minutes.
 ``bot_liker`` is an engagement bot: it likes a post every minute, around the clock, and now and then leaves a
 "Nice pic!".
@@ -119,11 +120,11 @@ def slot_events(rng: np.random.Generator, creators: list[Creator], t0: float, li
             if c.account_id == name and t0 + SLOT_S > start and t0 < start + duration:
                 kind = "like" if name == FRAUD_LIKES[0] else "follow"
                 lo, hi = max(t0, start), min(t0 + SLOT_S, start + duration)
-                n = int(lot * (hi - lo) / duration)
-                ts = np.sort(lo + rng.random(n) * (hi - lo))
-                for j in range(n):
-                    evs.append({"event_id": f"bought:{name}:{slot}:{j}", "kind": kind, "ts": float(ts[j]),
-                                "actor_id": f"bot_{slot}_{j}", "target_id": name,
+                first, last = int(lot * (lo - start) / duration), int(lot * (hi - start) / duration)
+                ts = np.sort(lo + rng.random(last - first) * (hi - lo))
+                for j in range(first, last):
+                    evs.append({"event_id": f"bought:{name}:{j}", "kind": kind, "ts": float(ts[j - first]),
+                                "actor_id": f"bought_{kind}_{j}", "target_id": name,
                                 "post_id": latest if kind == "like" else None,
                                 "text": None})
         # the bot likes the latest post of one (non-pod) creator each minute: its likes to this one in this slot
@@ -138,6 +139,17 @@ def slot_events(rng: np.random.Generator, creators: list[Creator], t0: float, li
         if evs:
             evs.sort(key=lambda e: e["ts"])  # type: ignore[arg-type, return-value]
             out.append((c.account_id, evs))
+    return out
+
+
+def fraud_profiles(ts: float) -> list[dict[str, object]]:
+    """Profile snapshots of the throw-away accounts that deliver the bought likes and follows: days old, no
+    avatar, no bio, no posts, a handful of followers (the platform snapshots every account that engages)."""
+    out: list[dict[str, object]] = []
+    for (_, lot, _), kind in ((FRAUD_LIKES, "like"), (FRAUD_FOLLOWS, "follow")):
+        out += [{"account_id": f"bought_{kind}_{j}", "ts": ts, "followers": j % 7, "following": 300 + j % 900,
+                 "posts": 0, "created_at": ts - 3 * 86_400.0, "has_avatar": False, "bio_len": 0, "is_private": False,
+                 "username": f"user{j}{kind[0]}x{j % 97}"} for j in range(lot)]
     return out
 
 
@@ -158,6 +170,8 @@ async def run_demo(settings: Settings, speed: float = 60.0, history_hours: float
                     "posts": 500, "created_at": t - 3 * 365 * 86_400.0, "has_avatar": True, "bio_len": 80,
                     "is_private": False, "username": c.account_id}
             await producer.send(profiles_topic, orjson.dumps(snap), key=c.account_id.encode())
+        for snap in fraud_profiles(t):
+            await producer.send(profiles_topic, orjson.dumps(snap), key=str(snap["account_id"]).encode())
         sent = 0
         wall0 = time.monotonic()
         while duration_s is None or time.monotonic() - wall0 < duration_s:

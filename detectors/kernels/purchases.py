@@ -13,9 +13,10 @@ Two channels per creator, each a block of ``NC`` float columns at ``ENG`` (likes
    suspicious profile or bot flag), *suspicious* ones (suspicious whether new or not), new accounts, likes,
    comments and generic comments;
 4. tests the burst (as a whole, and its fast window) and the slow window against the creator's own usual shares
-   (its baseline, plus a prior of ``P_PRIOR_N`` events at the partition's usual shares, floored at ``P_PRIOR_*``:
-   a creator with little history is held to what everybody's audience looks like, which also covers a stream's
-   first hours, when every account is new): ``k`` strong engagements where ``mu = n * usual`` were expected count
+   (its baseline, plus a prior of ``P_PRIOR_N`` events where new accounts are as often suspicious as anybody:
+   ``P_PRIOR_SUSP`` times the partition's current share of first-seen engagers, floored at ``P_PRIOR_STRONG``).
+   While that share is ``P_WARM`` or more (a stream's first hours, when every account is new) no engagement
+   counts as strong and nothing is tested: ``k`` strong engagements where ``mu = n * usual`` were expected count
    when ``k >= P_MIN_K*`` and the Poisson log-likelihood ratio ``G = k ln(k / mu) - (k - mu)`` reaches ``P_G*``
    (``P(X >= k) <= exp(-G)`` for ``X ~ Poisson(mu)``: the false-positive bound of each test). Suspicious accounts
    that engaged before are composition evidence, not a rule: bots roam over every creator's posts (the bot
@@ -66,15 +67,16 @@ E_POST_ENG, E_POST_FOL = 0, 1
 N_I = 2
 I_DEFAULTS = np.zeros(N_I, dtype=np.int64)
 CLASS_BURST, CLASS_DRIP = 0.0, 1.0
-#: partition state (``pstat``): time-weighted engagements, strong and suspicious ones (half-life P_SLOW_HL), last time
-PS_N, PS_K, PS_S, PS_LAST = 0, 1, 2, 3
-PSTAT_DEFAULTS = np.array([0.0, 0.0, 0.0, -np.inf])
+#: partition state (``pstat``): time-weighted engagements and first-seen ones of every creator (half-life
+#: P_SLOW_HL), and the time they were decayed to
+PS_N, PS_NEW, PS_LAST = 0, 1, 2
+PSTAT_DEFAULTS = np.array([0.0, 0.0, -np.inf])
 RULE_STRONG = 0.0  # the only rule so far: new suspicious accounts (E_RULE keeps room for more)
 
 # params vector
 (P_SLOW_HL, P_BASE_HL, P_TICK, P_DECAY, P_CHI2, P_BURST_MIN, P_HOLD, P_PRIOR_N, P_PRIOR_STRONG, P_PRIOR_SUSP,
- P_MIN_K_BURST, P_G_BURST, P_MIN_K_SLOW, P_G_SLOW, P_LEARN_G, P_FAST_HL, P_MIN_K_FAST) = range(17)
-N_P = 17
+ P_MIN_K_BURST, P_G_BURST, P_MIN_K_SLOW, P_G_SLOW, P_LEARN_G, P_FAST_HL, P_MIN_K_FAST, P_WARM) = range(18)
+N_P = 18
 
 
 @njit(**NJIT_OPTIONS)
@@ -170,6 +172,22 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
                 F[b + FN, a] *= ff
                 F[b + FK, a] *= ff
             F[b + LAST, a] = t
+        # the partition's share of first-seen engagers (time-weighted like the slow window): while most are new
+        # (a stream's first hours), being new means nothing, and nothing is tested or learned as low quality
+        if t > pstat[PS_LAST]:
+            if pstat[PS_LAST] > -np.inf:
+                fp = math.exp(-ln2 * (t - pstat[PS_LAST]) / p[P_SLOW_HL])
+                pstat[PS_N] *= fp
+                pstat[PS_NEW] *= fp
+            pstat[PS_LAST] = t
+        pstat[PS_N] += 1.0
+        pstat[PS_NEW] += 1.0 if new[i] else 0.0
+        new_share = pstat[PS_NEW] / pstat[PS_N]
+        warm = new_share < p[P_WARM]
+        st, su = 1.0 if strong[i] and warm else 0.0, 1.0 if susp[i] else 0.0
+        # the prior: new accounts are suspicious as often as anybody (P_PRIOR_SUSP), floored
+        prior = p[P_PRIOR_N]
+        prior_k, prior_s = max(p[P_PRIOR_STRONG], new_share * p[P_PRIOR_SUSP]), p[P_PRIOR_SUSP]
         # MIDAS-R: the creator's channel, and its post (scored by the caller's sketch)
         ms = max(node_score(F, b + M_TICK, b + M_CUR, b + M_TOT, b + M_T0, a, t, p[P_TICK], p[P_DECAY]),
                  post_score[i])
@@ -182,7 +200,6 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
             F[b + B_MAX, a] = max(F[b + B_MAX, a], ms)
         is_like, is_comment = 1.0 if k == LIKE else 0.0, 1.0 if k == COMMENT else 0.0
         is_generic = 1.0 if (k == COMMENT and generic[i]) else 0.0
-        st, su = 1.0 if strong[i] else 0.0, 1.0 if susp[i] else 0.0
         F[b + SN, a] += 1.0
         F[b + SK, a] += st
         F[b + FN, a] += 1.0
@@ -200,22 +217,13 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
             F[b + B_L, a] += is_like
             F[b + B_C, a] += is_comment
             F[b + B_G, a] += is_generic
-        # the prior: the partition's usual shares (every creator's unflagged engagement), floored
-        if t > pstat[PS_LAST]:
-            if pstat[PS_LAST] > -np.inf:
-                fp = math.exp(-ln2 * (t - pstat[PS_LAST]) / p[P_SLOW_HL])
-                pstat[PS_N] *= fp
-                pstat[PS_K] *= fp
-                pstat[PS_S] *= fp
-            pstat[PS_LAST] = t
-        prior = p[P_PRIOR_N]
-        prior_k = max(p[P_PRIOR_STRONG], pstat[PS_K] / pstat[PS_N] if pstat[PS_N] > 0 else 0.0)
-        prior_s = max(p[P_PRIOR_SUSP], pstat[PS_S] / pstat[PS_N] if pstat[PS_N] > 0 else 0.0)
         usual_k = (F[b + BK, a] + prior * prior_k) / (F[b + BN, a] + prior)
         usual_s = (F[b + BS, a] + prior * prior_s) / (F[b + BN, a] + prior)
-        r_slow, rule_s, obs_s, mu_s = _test(F[b + SN, a], F[b + SK, a], usual_k, p[P_MIN_K_SLOW], p[P_G_SLOW])
+        r_slow, rule_s, obs_s, mu_s = 0.0, RULE_STRONG, 0.0, 0.0
+        if warm:
+            r_slow, rule_s, obs_s, mu_s = _test(F[b + SN, a], F[b + SK, a], usual_k, p[P_MIN_K_SLOW], p[P_G_SLOW])
         r_burst, rule_b, obs_b, mu_b = 0.0, RULE_STRONG, 0.0, 0.0
-        if in_burst:
+        if in_burst and warm:
             # the whole burst, and its last minutes (a delivery that starts inside a long organic burst)
             r_burst, rule_b, obs_b, mu_b = _test(F[b + B_N, a], F[b + B_K, a], usual_k, p[P_MIN_K_BURST],
                                                  p[P_G_BURST])
@@ -235,16 +243,13 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
         if fresh:
             new_flag[a] |= 2 if b == FOL else 1
         if r_slow < 0.5 and r_burst < 0.5:  # learn only from windows that do not look anomalous
-            pstat[PS_N] += 1.0
-            pstat[PS_K] += st
-            pstat[PS_S] += su
             F[b + BN, a] += 1.0
             F[b + HL, a] += is_like
             F[b + HC, a] += is_comment
             F[b + HG, a] += is_generic
             # low-quality engagements are learned only while the windows hold no more of them than usual: a drip
             # that raised the usual share as fast as the window's would never stand out
-            if poisson_g(F[b + SK, a], F[b + SN, a] * usual_k) < p[P_LEARN_G]:
+            if warm and poisson_g(F[b + SK, a], F[b + SN, a] * usual_k) < p[P_LEARN_G]:
                 F[b + BK, a] += st
             if poisson_g(F[b + SS, a], F[b + SN, a] * usual_s) < p[P_LEARN_G]:
                 F[b + BS, a] += su

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from services.demo import SLOT_S, make_creators, slot_events
+from services.demo import SLOT_S, fraud_profiles, make_creators, slot_events
 
 T0 = 1_700_000_000.0 // SLOT_S * SLOT_S
 
@@ -29,4 +29,4 @@ def world(creators: int = 10, history_h: float = 8.0, live_h: float = 1.5, seed:
 def profiles(creators: int = 10, seed: int = 3) -> list[dict[str, Any]]:
     pop = make_creators(np.random.default_rng(seed), creators)
     return [{"account_id": c.account_id, "ts": T0, "followers": c.followers, "following": 100, "posts": 10}
-            for c in pop]
+            for c in pop] + fraud_profiles(T0)

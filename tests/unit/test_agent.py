@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
+from detectors.ids import hash_ids
 from services.settings import Settings
 from services.worker.app import create_app
 from services.worker.processor import Outputs
@@ -17,12 +18,14 @@ async def test_agent_batches_events_into_the_core_and_dead_letters_bad_input() -
     settings = Settings(kafka_bootstrap="127.0.0.1:1", partitions=1, warmup_windows=2, spike_min_count=20)
     app, runtime = create_app(settings)
     runtime.proc.install(0, {})  # partitions are restored from the checkpoint topic in production
+    for i in range(200):  # the accounts of the spike are known fakes (the actor-quality topic would say so)
+        runtime.proc.quality.update(int(hash_ids([f"b{i}"])[0]), "suspicious")
     sent: list[Outputs] = []
     runtime._send = sent.append  # type: ignore[method-assign]
     agent: Any = app.agents["trustream.engagement"]
     t0 = 1_700_000_000.0
     async with agent.test_context() as ctx:
-        for h in range(4):  # four quiet hours: 5 likes each, then a spike of 200 in one hour
+        for h in range(4):  # four quiet hours: 5 likes each, then a burst of 200 from new fake accounts
             evs = [{"event_id": f"{h}-{i}", "kind": "like", "ts": t0 + h * 3600 + i, "actor_id": f"u{i}",
                     "target_id": "c"} for i in range(5)]
             await ctx.put(orjson.dumps(evs), key=b"c", partition=0)
@@ -38,7 +41,7 @@ async def test_agent_batches_events_into_the_core_and_dead_letters_bad_input() -
     dead = [d for out in sent for d in out.dead]
     assert [d.reason for d in dead] == ["not_json"] and dead[0].source_offset == 4
     alerts = [al for out in sent for lst in out.alerts.values() for al in lst]
-    assert [al.flag.kind for al in alerts] == ["engagement_spike"]
+    assert [al.flag.kind for al in alerts] == ["purchased_engagement"]
     # nothing is acked before a checkpoint covers it; the checkpoint then acks everything held
     assert sum(len(v) for v in runtime.held.values()) == 7
     await runtime.checkpoint()

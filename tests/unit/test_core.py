@@ -188,7 +188,7 @@ def test_stream_exercises_flags_duplicates_late_and_profiles() -> None:
         totals = Totals()
         core = run(make_stream(seed), totals=totals)
         recs = scores(core).values()
-        seen["flags"] += sum(len(s.flags) for s in recs)
+        seen["flags"] += sum(len(core.rate.spikes(core.table, a)) for a in core.all_accounts())
         seen["dups"] += totals.duplicates
         seen["late"] += sum(s.counts["late_events"] for s in recs)
         seen["followers"] += sum(s.followers is not None for s in recs)
@@ -543,9 +543,20 @@ def test_organic_traffic_raises_no_flags() -> None:
         assert s.counts["likes"] > 0 and s.counts["late_events"] == 0
 
 
-@pytest.mark.parametrize(("kind", "flag_kind", "what"), [("like", "engagement_spike", "likes and comments"),
-                                                         ("follow", "follower_spike", "new followers")])
-def test_clear_spike_after_warmup_is_flagged(kind: str, flag_kind: str, what: str) -> None:
+def fake_prof(account: str, ts: float) -> ProfileSnapshot:
+    """A throw-away account: no avatar, no bio, no posts, a couple of followers (profile model P(fake) > 0.99)."""
+    return ProfileSnapshot(account_id=account, ts=ts, followers=2, following=800, posts=0, bio_len=0,
+                           has_avatar=False)
+
+
+@pytest.mark.parametrize(("kind", "flag_kind", "spike_kind", "what"),
+                         [("like", "purchased_engagement", "engagement_spike", "likes and comments"),
+                          ("follow", "purchased_followers", "follower_spike", "new followers")])
+@pytest.mark.parametrize("fake", [True, False])
+def test_spike_is_evidence_and_new_fake_accounts_make_it_a_purchase(kind: str, flag_kind: str, spike_kind: str,
+                                                                    what: str, fake: bool) -> None:
+    """A spike alone is no flag (a viral post spikes too); the same spike from new fake accounts is a purchase,
+    with the rate spike quoted as evidence."""
     rng = np.random.default_rng(6)
     core = PartitionCore(0)  # production defaults: hourly windows, 24 windows of warmup
     params = core.params.rate
@@ -555,28 +566,39 @@ def test_clear_spike_after_warmup_is_flagged(kind: str, flag_kind: str, what: st
     flags: list[tuple[str, str]] = []
     off = feed(core, history, flags=flags)
     assert flags == []
-    core.step_profiles([prof("star", T0, 2000)], [0])
+    core.step_profiles([prof("star", T0, 2000)] + [fake_prof(f"bot{j}", T0) for j in range(400) if fake],
+                       list(range(1 + 400 * fake)))
     feed(core, spike, first_offset=off, flags=flags)
-    assert flags == [("star", flag_kind)]  # announced once, not once per event
-    s = core.score(0)
-    assert [f.kind for f in s.flags] == [flag_kind]
-    f = s.flags[0]
+    star = core.table.lookup("star")
+    assert star is not None
+    (sp,) = [x for x in core.rate.spikes(core.table, star) if x.kind == spike_kind]
     # baseline of about 12 (likes + comments) or 3 (follows) per hour: far beyond ratio 8 and z 6
-    assert 0.5 < f.score <= 1.0
-    assert s.authenticity == round(100 - WEIGHTS[flag_kind] * f.score) < 100
-    assert spike_start <= f.first_ts <= f.last_ts <= spike_start + 3600
-    assert f.last_ts == spike[-1].ts
-    ev_ = f.evidence
+    assert 0.5 < sp.score <= 1.0
+    assert spike_start <= sp.first_ts <= sp.last_ts <= spike_start + 3600 and sp.last_ts == spike[-1].ts
+    ev_ = sp.evidence
     assert ev_["count"] == 400
     assert ev_["window_start"] == spike_start and ev_["window_s"] == params.window_s
     assert ev_["windows_of_history"] == 48 and ev_["followers"] == 2000
     base = ev_["baseline_per_window"]
     assert 0.5 < base < 20.0
     assert ev_["ratio"] == pytest.approx(400 / (base + 1), rel=1e-2) and ev_["ratio"] >= params.ratio
-    assert f.reasons and all(isinstance(r, str) and r for r in f.reasons)
-    reason = f.reasons[0]
-    assert "400" in reason and what in reason and "hour" in reason
-    assert "20.0% of its 2,000 followers" in reason
+    reason = sp.reasons[0]
+    assert "400" in reason and what in reason and "hour" in reason and "20.0% of its 2,000 followers" in reason
+    s = core.score(star)
+    if not fake:  # real (unknown) accounts: a spike, no flag
+        assert flags == [] and s.flags == [] and s.authenticity == 100
+        return
+    assert flags == [("star", flag_kind)]  # announced once, not once per event
+    (f,) = s.flags
+    assert f.kind == flag_kind and 0.5 <= f.score <= 1.0
+    assert spike_start + 600 <= f.first_ts <= spike_start + 700  # within the first 100 of the 400
+    assert f.evidence["delivery"] == "burst" and f.evidence["share"] > 0.9
+    assert f.evidence["rate_spike"]["count"] == 400 and f.reasons[-1].startswith("the rate: 400 ")
+    # every point lost has its reason code: the flag, and the audience it left (mostly fake accounts)
+    assert s.audience is not None and s.audience.points > 0
+    assert [(d.code, d.points) for d in s.deductions] == [(flag_kind, round(WEIGHTS[flag_kind] * f.score)),
+                                                          ("audience", s.audience.points)]
+    assert s.authenticity == max(0, 100 - sum(d.points for d in s.deductions))
     # flagging is per account: a quiet account beside it has no flag
     core.step_events([ev("quiet-1", "like", spike_start + 5, "quiet")], [off + 100], [0])
     q = core.table.lookup("quiet")
@@ -590,7 +612,7 @@ def test_spike_during_warmup_is_not_flagged() -> None:
     spike = [ev(f"s-{j}", "like", T0 + 10 * 3600 + j, "new") for j in range(400)]
     flags: list[tuple[str, str]] = []
     feed(core, history + spike, flags=flags)
-    assert flags == [] and core.score(0).flags == []
+    assert flags == [] and core.rate.spikes(core.table, 0) == []
 
 
 def test_flagged_window_is_not_learned() -> None:
@@ -624,7 +646,7 @@ def test_flag_evidence_names_the_window_of_its_count() -> None:
     # window 2 empty; window 3: 15 likes, flagged again with a lower severity (ratio 15 / 1.25)
     events += [ev(f"w3-{j}", "like", T0 + 181, "a") for j in range(15)]
     core.step_events(events, list(range(len(events))), [0] * len(events))
-    f = core.score(0).flags[0]
+    f = core.rate.spikes(core.table, 0)[0]
     assert f.evidence["count"] == 100 and f.score == 1.0
     # 100 likes happened in the window from T0 + 60, and the reason says which window it was
     assert f.evidence["window_start"] == T0 + 60

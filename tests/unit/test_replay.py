@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from services.cli import main
-from services.demo import SLOT_S, make_creators, slot_events
+from services.demo import SLOT_S, fraud_profiles, make_creators, slot_events
 
 T0 = 1_700_000_000.0 // SLOT_S * SLOT_S
 
@@ -30,7 +30,8 @@ def write_world(d: Path, hours: float = 30.0) -> tuple[Path, Path]:
     events.write_bytes(b"\n".join(lines) + b"\n")
     profiles = d / "profiles.jsonl"
     profiles.write_bytes(b"\n".join(orjson.dumps({"account_id": c.account_id, "ts": T0, "followers": c.followers,
-                                                  "following": 10, "posts": 3}) for c in pop) + b"\n")
+                                                  "following": 10, "posts": 3}) for c in pop)
+                           + b"".join(b"\n" + orjson.dumps(p) for p in fraud_profiles(T0)) + b"\n")
     return events, profiles
 
 
@@ -56,8 +57,11 @@ def test_batch_size_does_not_change_a_byte(tmp_path: Path) -> None:
     (found,) = [orjson.loads(line) for line in (tmp_path / "a/pods.jsonl").read_bytes().splitlines()]
     assert set(found["members"]) == pod and found["reciprocal_pairs"] == 10
     (likes,) = flagged["creator_buys_likes"]
-    assert likes["kind"] == "purchased_engagement" and likes["evidence"]["signal"] == "engagement_spike"
-    assert likes["reasons"] and 0 < likes["score"] <= 1
+    assert likes["kind"] == "purchased_engagement" and likes["evidence"]["signal"] == "purchased_engagement"
+    assert likes["evidence"]["delivery"] == "burst" and likes["evidence"]["post_id"] is not None
+    assert likes["evidence"]["post_id"] in likes["reasons"][0] and 0.5 <= likes["score"] <= 1
+    (follows,) = flagged["creator_buys_followers"]
+    assert follows["kind"] == "purchased_followers" and follows["evidence"]["delivery"] == "burst"
     rejected = [orjson.loads(line) for line in (tmp_path / "a/rejected.jsonl").read_bytes().splitlines()]
     assert [(r["line"], r["reason"]) for r in rejected] == [(101, "not_json")]
 
