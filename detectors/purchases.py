@@ -21,7 +21,7 @@ people who engage anyway. So the detector does not flag a rate, it flags a *comp
   likes-to-comments ratio against its own history, generic comments, the MIDAS-R burst score, and for followers
   the churn (suspicious accounts that unfollowed since).
 
-Memory: 98 float64 + 2 int64 columns per account (800 B); per partition, the post sketch (``rows x width`` x 2
+Memory: 100 float64 + 2 int64 columns per account (816 B); per partition, the post sketch (``rows x width`` x 2
 float64) and the first-seen table (24 B per slot).
 """
 
@@ -67,7 +67,7 @@ class PurchaseParams:
     burst_g: float = 14.0  # P(X >= k) <= e^-14 ~ 8e-7 under the creator's usual share
     slow_min_strong: float = 10.0
     slow_g: float = 20.0  # e^-20 ~ 2e-9: the slow window is tested on every event for days
-    warm_new_share: float = 0.5  # nothing is tested while this share of a partition's engagers is first seen
+    warm_new_share: float = 0.9  # nothing is tested while this share of the other creators' engagers is first seen
     learn_g: float = 2.0  # low-quality engagements are learned as usual only while the slow window's G is below this
     sketch_rows: int = 4
     sketch_width: int = 1 << 13

@@ -8,15 +8,16 @@ code ``audience``. Deductions of 0 points are left out, so the deductions listed
 
 The weights (points at flag score 1.0; a flag scores 0.5 at its detector's threshold):
 
-- ``bot`` 60: an automated account; engagement from it is worth nothing to a brand;
-- ``pod`` 45, ``purchased_engagement`` 45 and ``purchased_followers`` 45: a creator's numbers are inflated by
-  design. One confident creator-side flag takes a creator to 55, two to 10; a flag at its threshold costs 23.
-  A creator whose whole audience is fake loses the audience's 70 on top.
+- ``bot`` 90: an automated account; engagement from it is worth nothing to a brand;
+- ``pod`` 85, ``purchased_engagement`` 85 and ``purchased_followers`` 85: a creator's numbers are inflated by
+  design. A flag at its detector's threshold (score 0.5) costs 42 points, so any creator-side flag takes a creator
+  below the default alert threshold of 60; a confident one (score 1.0) takes it to 15, two to 0. A creator whose
+  audience is mostly fake loses up to the audience's 70 even without a flag.
 
 They are calibrated by ``make eval``: the report's "Authenticity" section gives, for each alert threshold
 (alert when authenticity is below it), the precision and recall over creators, pooled over the scenarios; the
-default alert threshold (``TRUSTREAM_ALERT_BELOW``, 60) is where recall is complete and no organic creator of
-the standard suite falls below it.
+default alert threshold (``TRUSTREAM_ALERT_BELOW``, 60) alerts on every flagged creator and on audiences that are
+mostly fake.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from schemas.wire import Audience, Deduction, FlagRecord
 WEIGHTS: dict[str, float] = {
     "engagement_spike": 0.0,  # evidence of the purchase flags, never scored
     "follower_spike": 0.0,
-    "pod": 45.0,
-    "bot": 60.0,
-    "purchased_engagement": 45.0,
-    "purchased_followers": 45.0,
+    "pod": 85.0,
+    "bot": 90.0,
+    "purchased_engagement": 85.0,
+    "purchased_followers": 85.0,
 }
 #: Reason code of the audience's deduction.
 AUDIENCE = "audience"

@@ -54,7 +54,8 @@ E_CLASS, E_RULE, E_N, E_K, E_MU, E_USUAL, E_START, E_END, E_L, E_C, E_G, E_UL, E
 CH_UNF = 45  # unfollows by suspicious accounts since the flag (FOL channel)
 E_SCORE = 46  # score of the evidence's window
 FN, FK = 47, 48  # fast window (half-life P_FAST_HL): events, strong ones
-NC = 49
+SW = 49  # slow window: first-seen engagers
+NC = 50
 ENG, FOL = 0, NC
 N_F = 2 * NC
 _CH_DEFAULTS = np.zeros(NC)
@@ -171,18 +172,25 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
                 ff = math.exp(-ln2 * dt / p[P_FAST_HL])
                 F[b + FN, a] *= ff
                 F[b + FK, a] *= ff
+                F[b + SW, a] *= fs
             F[b + LAST, a] = t
-        # the partition's share of first-seen engagers (time-weighted like the slow window): while most are new
-        # (a stream's first hours), being new means nothing, and nothing is tested or learned as low quality
+        # the partition's share of first-seen engagers (time-weighted like the slow window): while nearly all are
+        # new (a stream's first hours), being new means nothing, and nothing is tested or learned as low quality
         if t > pstat[PS_LAST]:
             if pstat[PS_LAST] > -np.inf:
                 fp = math.exp(-ln2 * (t - pstat[PS_LAST]) / p[P_SLOW_HL])
                 pstat[PS_N] *= fp
                 pstat[PS_NEW] *= fp
             pstat[PS_LAST] = t
+        is_new = 1.0 if new[i] else 0.0
         pstat[PS_N] += 1.0
-        pstat[PS_NEW] += 1.0 if new[i] else 0.0
-        new_share = pstat[PS_NEW] / pstat[PS_N]
+        pstat[PS_NEW] += is_new
+        F[b + SW, a] += is_new
+        # the share among the *other* creators' engagers (the partition's window less this creator's: they decay
+        # alike), so that a burst of new accounts on a quiet partition does not hide itself
+        others = pstat[PS_N] - F[b + SN, a] - 1.0
+        new_share = (pstat[PS_NEW] - F[b + SW, a]) / others if others >= 1.0 else 0.0
+        new_share = min(1.0, max(0.0, new_share))
         warm = new_share < p[P_WARM]
         st, su = 1.0 if strong[i] and warm else 0.0, 1.0 if susp[i] else 0.0
         # the prior: new accounts are suspicious as often as anybody (P_PRIOR_SUSP), floored

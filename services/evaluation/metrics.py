@@ -635,3 +635,55 @@ def to_json_summary(result: Mapping[str, KindMetrics]) -> dict[str, dict[str, fl
         "latency_p50_s": m["latency_p50_s"],
         "latency_p95_s": m["latency_p95_s"],
     } for kind, m in result.items()}
+
+
+#: Alert thresholds of the authenticity calibration: an account alerts when its authenticity is below ``t``.
+AUTHENTICITY_GRID: tuple[int, ...] = tuple(range(10, 101, 10))
+#: Label kinds that make a creator inauthentic (bots are actors, not creators).
+CREATOR_FRAUD: tuple[str, ...] = ("pod", "purchased_engagement", "purchased_followers")
+#: Label roles of creators (an actor's label has role ``actor``).
+CREATOR_ROLES: tuple[str, ...] = ("creator", "member", "buyer")
+
+
+class AuthenticityRow(TypedDict):
+    """Figures over creators when those with authenticity below ``threshold`` alert."""
+
+    threshold: int
+    tp: int
+    fp: int
+    fn: int
+    fp_organic: int
+    fp_hard: int
+    n_pos: int
+    n_organic: int
+    n_hard: int
+
+
+def evaluate_authenticity(labels: Iterable[Label], verdicts: Iterable[Verdict]) -> list[AuthenticityRow]:
+    """The calibration of the authenticity score over the *creators* of the labels (lines of a role in
+    :data:`CREATOR_ROLES`): for each threshold ``t`` of :data:`AUTHENTICITY_GRID`, a creator *alerts* when its
+    verdict's authenticity is below ``t`` (no verdict: 100). Positive: a creator with a label of a kind in
+    :data:`CREATOR_FRAUD`; ``fp_organic`` counts clean organic creators that alert, ``fp_hard`` hard-negative ones
+    (viral, giveaway, featured, friend circles, fast growers). Counts, so that scenarios can be pooled."""
+    by_account: dict[str, list[Label]] = defaultdict(list)
+    for lab in labels:
+        by_account[lab.account_id].append(lab)
+    score = {v.account_id: v.authenticity for v in verdicts}
+    pos, organic, hard = set(), set(), set()
+    for acc, labs in by_account.items():
+        if not any(lab.role in CREATOR_ROLES for lab in labs):
+            continue
+        if any(lab.kind in CREATOR_FRAUD for lab in labs):
+            pos.add(acc)
+        elif all(lab.kind == "organic" and lab.cls == ORGANIC_CLASS for lab in labs):
+            organic.add(acc)
+        elif all(lab.kind == "organic" for lab in labs):
+            hard.add(acc)
+    rows: list[AuthenticityRow] = []
+    for t in AUTHENTICITY_GRID:
+        alert = {a for a in pos | organic | hard if score.get(a, 100.0) < t}
+        tp = len(alert & pos)
+        rows.append({"threshold": t, "tp": tp, "fp": len(alert - pos), "fn": len(pos) - tp,
+                     "fp_organic": len(alert & organic), "fp_hard": len(alert & hard), "n_pos": len(pos),
+                     "n_organic": len(organic), "n_hard": len(hard)})
+    return rows

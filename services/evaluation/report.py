@@ -14,6 +14,7 @@ the targets of :data:`POD_TARGETS`.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
@@ -49,6 +50,22 @@ BOT_TARGETS: dict[str, tuple[Literal[">=", "<="], float]] = {
     "fpr_night_owl": ("<=", 0.01),
 }
 
+#: Suffix of the result entry holding a system's authenticity calibration
+#: (:func:`~services.evaluation.metrics.evaluate_authenticity`).
+AUTHENTICITY_SUFFIX = " authenticity"
+#: Purchase targets (issue: purchased engagement and followers), for ``purchased_engagement`` and
+#: ``purchased_followers`` alike: recall, FPR on organic creators and on each of the viral, giveaway and
+#: featured-creator hard negatives, and p95 detection latency in event-time seconds for bursts and drip-feeds.
+PURCHASE_TARGETS: dict[str, tuple[Literal[">=", "<="], float]] = {
+    "recall": (">=", 0.95),
+    "fpr": ("<=", 0.005),
+    "fpr_hard": ("<=", 0.02),
+    "latency_burst": ("<=", 600.0),
+    "latency_drip": ("<=", 86_400.0),
+}
+#: The hard negatives the purchase FPR target names.
+PURCHASE_HARD = ("viral", "giveaway", "featured")
+
 #: ``{system: {scenario: {kind: figures}}}``, and ``{"<system> pods": {scenario: pod-group figures}}``.
 Results = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
@@ -83,6 +100,11 @@ def _plain(v: Any) -> str:
 def pod_groups_key(system: str) -> str:
     """Name of the result entry holding ``system``'s pod groups."""
     return system + POD_GROUPS_SUFFIX
+
+
+def authenticity_key(system: str) -> str:
+    """Name of the result entry holding ``system``'s authenticity calibration."""
+    return system + AUTHENTICITY_SUFFIX
 
 
 def _checked(figure: str, v: Any, fmt: Callable[[Any], str],
@@ -166,7 +188,10 @@ def render_markdown(results: Results) -> str:
     """
     pod_groups = {name[: -len(POD_GROUPS_SUFFIX)]: per_sc for name, per_sc in results.items()
                   if name.endswith(POD_GROUPS_SUFFIX)}
-    results = {name: per_sc for name, per_sc in results.items() if not name.endswith(POD_GROUPS_SUFFIX)}
+    calibration = {name[: -len(AUTHENTICITY_SUFFIX)]: per_sc for name, per_sc in results.items()
+                   if name.endswith(AUTHENTICITY_SUFFIX)}
+    results = {name: per_sc for name, per_sc in results.items()
+               if not name.endswith(POD_GROUPS_SUFFIX) and not name.endswith(AUTHENTICITY_SUFFIX)}
     systems = list(results)
     scenarios = _unique(sc for per_sys in results.values() for sc in per_sys)
     kinds = _unique([*FRAUD_KINDS, *(k for per_sys in results.values() for ev in per_sys.values() for k in ev)])
@@ -234,6 +259,8 @@ def render_markdown(results: Results) -> str:
 
     out += _pods_section(systems, scenarios, get, pod_groups)
     out += _bots_section(systems, scenarios, get)
+    out += _purchases_section(systems, scenarios, get)
+    out += _authenticity_section(calibration)
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -369,4 +396,87 @@ def _bots_section(systems: list[str], scenarios: list[str], get: Callable[[str, 
             ["latency p95 (min)", *(_minutes(m.get("latency_p95_s")) for m in ms)],
         ]
         out += [f"### bots: scenario {sc}", ""] + _table(["", *systems], rows)
+    return out
+
+
+def _purchases_section(systems: list[str], scenarios: list[str],
+                       get: Callable[[str, str, str], Mapping[str, Any]]) -> list[str]:
+    """The Purchases section: per purchase kind and scenario with its labels, the figures against
+    :data:`PURCHASE_TARGETS`, every system side by side."""
+    t = PURCHASE_TARGETS
+    out = ["## Purchases", "",
+           f"Targets, for bought engagement and bought followers alike: recall >= {t['recall'][1]:g}; FPR <= "
+           f"{100 * t['fpr'][1]:g}% on organic creators and <= {100 * t['fpr_hard'][1]:g}% on each of the "
+           f"{', '.join(PURCHASE_HARD)} hard negatives; p95 detection latency <= {t['latency_burst'][1] / 60:g} min "
+           f"of event time after delivery starts for bursts and <= {t['latency_drip'][1] / 3600:g} h for "
+           f"drip-feeds. ✓ meets the target, ✗ misses it; `{NA}` cannot be checked (no such accounts).", ""]
+    found = False
+    for kind in ("purchased_engagement", "purchased_followers"):
+        for sc in scenarios:
+            ms = [get(s, sc, kind) for s in systems]
+            if not any((m.get("n_pos") or 0) > 0 for m in ms):
+                continue
+            found = True
+
+            def hard(m: Mapping[str, Any], cls: str) -> str:
+                rate = (m.get("fpr_by_class") or {}).get(cls)
+                n = (m.get("n_by_hard_negative_class") or {}).get(cls)
+                extra = "" if rate is None or n is None else f" ({round(rate * n):,} of {n:,})"
+                return _checked("fpr_hard", rate, _percent, t) + extra
+
+            def lat(m: Mapping[str, Any], cls: str, figure: str) -> str:
+                v = (m.get("latency_p95_s_by_class") or {}).get(cls)
+                return _checked(figure, v, _minutes, {figure: (t[figure][0], t[figure][1])}) if v is not None else NA
+
+            def rec(m: Mapping[str, Any], cls: str) -> str:
+                return _ratio((m.get("recall_by_class") or {}).get(cls))
+
+            n_org = [m.get("n_organic") for m in ms]
+            rows = [
+                ["recall", *(_checked("recall", m.get("recall"), _ratio, t) for m in ms)],
+                ["recall burst / drip", *(f"{rec(m, 'burst')} / {rec(m, 'drip')}" for m in ms)],
+                ["precision", *(_ratio(m.get("precision")) for m in ms)],
+                ["FPR organic creators", *(_checked("fpr", m.get("fpr"), _percent, t)
+                                           + ("" if m.get("fpr") is None or n is None
+                                              else f" ({round(m['fpr'] * n):,} of {n:,})")
+                                           for m, n in zip(ms, n_org, strict=True))],
+                *([f"FPR {cls}", *(hard(m, cls) for m in ms)] for cls in PURCHASE_HARD),
+                ["latency p95 burst (min)", *(lat(m, "burst", "latency_burst") for m in ms)],
+                ["latency p95 drip (min)", *(lat(m, "drip", "latency_drip") for m in ms)],
+                ["latency p50 (min)", *(_minutes(m.get("latency_p50_s")) for m in ms)],
+                ["TP / FP / FN", *(f"{_count(m.get('tp'))} / {_count(m.get('fp'))} / {_count(m.get('fn'))}"
+                                   for m in ms)],
+            ]
+            out += [f"### {kind}: scenario {sc}", ""] + _table(["", *systems], rows)
+    return out if found else []
+
+
+def _authenticity_section(calibration: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Authenticity calibration: per system, pooled over every scenario, precision and recall over creators when
+    those below each threshold alert (:func:`~services.evaluation.metrics.evaluate_authenticity`)."""
+    if not calibration:
+        return []
+    out = ["## Authenticity: precision and recall by alert threshold", "",
+           "Over creators (actors excluded), pooled over every scenario: a creator *alerts* when its authenticity is "
+           "below the threshold (the API's `alert_below`, default `TRUSTREAM_ALERT_BELOW` = 60). Positives: "
+           "creators labelled pod member or buyer. FP organic: plain organic creators that alert; FP hard: viral, "
+           "giveaway, featured, friend-circle and fast-growing creators that alert. The weights are in "
+           "`detectors/scoring.py`.", ""]
+    for system, per_sc in calibration.items():
+        pooled: dict[int, dict[str, int]] = {}
+        for rows in per_sc.values():
+            for row in rows:
+                acc = pooled.setdefault(int(row["threshold"]), defaultdict(int))
+                for key, v in row.items():
+                    if key != "threshold":
+                        acc[key] += int(v)
+        table = []
+        for thr, r in sorted(pooled.items()):
+            pred = r["tp"] + r["fp"]
+            table.append([f"< {thr}", _ratio(r["tp"] / pred if pred else None),
+                          _ratio(r["tp"] / r["n_pos"] if r["n_pos"] else None),
+                          f"{r['fp_organic']:,} of {r['n_organic']:,}", f"{r['fp_hard']:,} of {r['n_hard']:,}",
+                          f"{r['tp']:,} / {r['fp']:,} / {r['fn']:,}"])
+        out += [f"### {system}", ""] + _table(
+            ["alert when authenticity", "precision", "recall", "FP organic", "FP hard", "TP / FP / FN"], table)
     return out

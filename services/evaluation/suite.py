@@ -23,9 +23,17 @@ import orjson
 
 from services.evaluation import realdata
 from services.evaluation.baselines import run_baselines_files
-from services.evaluation.metrics import evaluate, evaluate_pods, load_labels, load_pods, load_verdicts, write_verdicts
+from services.evaluation.metrics import (
+    evaluate,
+    evaluate_authenticity,
+    evaluate_pods,
+    load_labels,
+    load_pods,
+    load_verdicts,
+    write_verdicts,
+)
 from services.evaluation.replay import replay
-from services.evaluation.report import pod_groups_key, render_markdown
+from services.evaluation.report import authenticity_key, pod_groups_key, render_markdown
 from services.evaluation.simulate import SCENARIOS, World, simulate, write_world
 from services.settings import Settings
 from services.worker.processor import core_params
@@ -52,7 +60,8 @@ def run_suite(name: str, out: Path, report: Path | None) -> dict[str, dict[str, 
     params = core_params(Settings())
     # results[system][scenario] = evaluate(...); trustream's pod groups (evaluate_pods) sit beside, under
     # "trustream pods": the marketer rules have no pod rule (baselines.RULE_KIND) and so no pod groups
-    results: dict[str, dict[str, Any]] = {"trustream": {}, "marketer rules": {}, pod_groups_key("trustream"): {}}
+    results: dict[str, dict[str, Any]] = {"trustream": {}, "marketer rules": {}, pod_groups_key("trustream"): {},
+                                          authenticity_key("trustream"): {}, authenticity_key("marketer rules"): {}}
     sizes: list[str] = []
     real = True
     t_start = time.perf_counter()
@@ -77,7 +86,9 @@ def run_suite(name: str, out: Path, report: Path | None) -> dict[str, dict[str, 
                        run_baselines_files(d / "events.jsonl", d / "profiles.jsonl"))
         labels = load_labels(d / "labels.jsonl")
         for system, sub in (("trustream", "trustream"), ("marketer rules", "marketer")):
-            results[system][key] = evaluate(labels, load_verdicts(d / sub / "verdicts.jsonl"))
+            verdicts = load_verdicts(d / sub / "verdicts.jsonl")
+            results[system][key] = evaluate(labels, verdicts)
+            results[authenticity_key(system)][key] = evaluate_authenticity(labels, verdicts)
         results[pod_groups_key("trustream")][key] = evaluate_pods(labels, load_pods(d / "trustream" / "pods.jsonl"))
         creators = sum(1 for lb in labels if lb.role in ("creator", "member", "buyer"))
         sizes.append(f"| {key} | {len(world.events):,} | {creators:,} | {len(labels):,} | "
@@ -98,8 +109,9 @@ def run_suite(name: str, out: Path, report: Path | None) -> dict[str, dict[str, 
             "purchases injected from real offers, and the labelled fake and genuine profiles): "
             + ("included below as the `real: ...` scenarios." if data_ok and suite.real_data else
                f"**skipped**: {data_note if not data_ok else 'not part of this suite'}."), "",
-            "**Detectors**: the per-account rate-spike detector (its `engagement_spike` and `follower_spike` "
-            "flags are scored as `purchased_engagement` and `purchased_followers`) and the pod detector "
+            "**Detectors**: the purchase detector (`detectors/purchases.py`: MIDAS-R bursts per creator and post, "
+            "and the composition of every burst and of a slow window: engagements from accounts first seen on the "
+            "partition with fake-looking profiles or bot flags, against the creator's usual share), the pod detector "
             "(`detectors/pods.py`: repeated early engagement between creators, grouped across partitions), "
             "and the bot detector (`detectors/bots.py`: each actor's pace, hours, comments and speed, read in "
             "event time on the actor's partition, with copies of other accounts' comments and the profile "

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from detectors.pods import pod_id_of
-from detectors.scoring import authenticity
+from detectors.scoring import authenticity, authenticity_of, deductions
 from schemas.wire import FlagRecord, PodMember, PodRecord, ScoreRecord
 from services.api.main import create_api
 from services.api.routes.accounts import to_public
@@ -20,9 +20,10 @@ from services.settings import Settings
 
 
 def record(account: str, flagged: bool, ts: float = 1.0) -> ScoreRecord:
-    flags = [FlagRecord(kind="engagement_spike", score=0.8, first_ts=ts, last_ts=ts, reasons=["r"],
+    flags = [FlagRecord(kind="purchased_engagement", score=0.8, first_ts=ts, last_ts=ts, reasons=["r"],
                         evidence={"count": 99})] if flagged else []
-    return ScoreRecord(account_id=account, authenticity=68 if flagged else 100, flags=flags,
+    lost = deductions(flags)
+    return ScoreRecord(account_id=account, authenticity=authenticity_of(lost), flags=flags, deductions=lost,
                        counts={"likes": 3}, followers=None, updated_at=ts, partition=0, offset=0)
 
 
@@ -66,7 +67,7 @@ def test_limit_is_capped_and_validated(client: tuple[TestClient, ScoresView]) ->
 def test_account_detail_and_unknown(client: tuple[TestClient, ScoresView]) -> None:
     c, view = client
     body = c.get("/v1/accounts/acct03").json()
-    assert body["flagged"] and body["authenticity"] == 68 and body["flags"][0]["reasons"] == ["r"]
+    assert body["flagged"] and body["authenticity"] == 32 and body["flags"][0]["reasons"] == ["r"]
     assert c.get("/v1/accounts/nope").status_code == 404
     view.apply(record("acct03", flagged=False, ts=2.0))  # a newer record clears the flag
     assert not c.get("/v1/accounts/acct03").json()["flagged"]
@@ -162,24 +163,27 @@ def test_account_shows_pods_flag_and_lowered_authenticity(client: tuple[TestClie
     small = pod(["acct03", "acct07", "acct08"], score=0.6)
     publish(view, small)
     publish(view, big)
-    # acct03 already had an engagement spike (68): the strongest pod adds its flag, both pods are listed
+    # acct03 already had a purchase flag (32): the strongest pod adds its flag, both pods are listed
     body = c.get("/v1/accounts/acct03").json()
     assert body["pods"] == sorted([big.pod_id, small.pod_id])
     kinds = [f["kind"] for f in body["flags"]]
-    assert kinds == ["engagement_spike", "pod"] and body["flagged"]
+    assert kinds == ["purchased_engagement", "pod"] and body["flagged"]
     flag = body["flags"][1]
     assert flag["score"] == 0.9 and flag["evidence"]["pod_id"] == big.pod_id
     assert sorted(flag["evidence"]["pod_ids"]) == sorted([big.pod_id, small.pod_id])
     assert flag["evidence"]["members"] == ["acct01", "acct02", "acct04"]
     assert any(small.pod_id in r for r in flag["reasons"])
     flags = [FlagRecord(**f) for f in body["flags"]]
-    assert body["authenticity"] == authenticity(flags) == 100 - round(40 * 0.8 + 50 * 0.9) == 23
+    assert body["authenticity"] == authenticity(flags) == max(0, 100 - round(85 * 0.8) - round(85 * 0.9)) == 0
+    # every point lost has its reason code; the sum is capped at 100
+    assert [(d["code"], d["points"]) for d in body["deductions"]] == [("purchased_engagement", 68), ("pod", 76)]
+    assert body["alert"] and body["alert_below"] == 60
     # acct01 had no flag of its own: the pod alone flags it
     one = c.get("/v1/accounts/acct01").json()
     assert one["flagged"] and [f["kind"] for f in one["flags"]] == ["pod"] and one["pods"] == [big.pod_id]
-    assert one["authenticity"] == authenticity([FlagRecord(**one["flags"][0])]) == 55
+    assert one["authenticity"] == authenticity([FlagRecord(**one["flags"][0])]) == 100 - round(85 * 0.9) == 24
     # an account outside every pod is unchanged
-    assert c.get("/v1/accounts/acct05").json() == to_public(view.accounts["acct05"], []).model_dump()
+    assert c.get("/v1/accounts/acct05").json() == to_public(view.accounts["acct05"], [], 60).model_dump()
     # the list endpoint serves the same merged records
     listed = {a["account_id"]: a for a in c.get("/v1/accounts", params={"limit": 4}).json()["data"]}
     assert listed["acct03"] == body and listed["acct01"] == one
@@ -203,7 +207,7 @@ def test_flagged_listing_includes_pod_members_with_a_score(client: tuple[TestCli
     view.apply(record("newcomer", flagged=False))
     assert "newcomer" in sum(pages(c, flagged="true", limit=3), [])
     new = c.get("/v1/accounts/newcomer").json()
-    assert new["flagged"] and new["pods"] == [p.pod_id] and new["authenticity"] == 65
+    assert new["flagged"] and new["pods"] == [p.pod_id] and new["authenticity"] == 100 - round(85 * 0.7)
     assert status(view)["flagged"] == 7
 
 
@@ -275,3 +279,23 @@ def test_account_shows_its_audience_and_the_points_it_costs(client: tuple[TestCl
     assert body["authenticity"] == 69 and body["audience"]["points"] == 31
     assert body["audience"]["engagers"]["suspicious"] == 0.625 and body["audience"]["reasons"] == aud.reasons
     assert c.get("/v1/accounts/acct01").json()["audience"] is None
+
+
+def test_alert_threshold_is_the_callers_choice(client: tuple[TestClient, ScoresView]) -> None:
+    """?alert_below= picks the threshold; ?alerting=true lists exactly the accounts below it, paged."""
+    c, view = client
+    flagged = ["acct00", "acct03", "acct06", "acct09"]  # purchase flag of score 0.8: authenticity 32
+    assert all(view.accounts[a].authenticity == 32 for a in flagged)
+    assert sum(pages(c, alerting="true", limit=3), []) == flagged  # default threshold 60
+    assert sum(pages(c, alerting="true", alert_below=32, limit=3), []) == []  # strictly below
+    assert sum(pages(c, alerting="true", alert_below=33, limit=3), []) == flagged
+    body = c.get("/v1/accounts", params={"alerting": "true", "alert_below": 33}).json()
+    assert body["total"] == 4 and all(a["alert"] and a["alert_below"] == 33 for a in body["data"])
+    one = c.get("/v1/accounts/acct01", params={"alert_below": 100}).json()
+    assert one["authenticity"] == 100 and not one["alert"] and one["deductions"] == []
+    assert c.get("/v1/accounts/acct00", params={"alert_below": 20}).json()["alert"] is False
+    p = pod(["acct01", "acct02"], score=0.5)  # a pod at its threshold: 42 points, below 60
+    publish(view, p)
+    assert sum(pages(c, alerting="true", limit=10), []) == sorted([*flagged, "acct01", "acct02"])
+    for bad in (0, 101, "x"):
+        assert c.get("/v1/accounts", params={"alerting": "true", "alert_below": bad}).status_code == 422

@@ -857,11 +857,14 @@ def test_with_pods_lowers_authenticity_by_the_pod_weight() -> None:
     pods = g.all_pods()
     (best,) = pods
     assert best.members == members and best.score == 0.917  # 5 of 6 pairs both ways: 0.5 + 0.5 x 5/6
-    spike = FlagRecord(kind="engagement_spike", score=0.5, first_ts=1.0, last_ts=2.0, reasons=["spike"], evidence={})
+    spike = FlagRecord(kind="purchased_engagement", score=0.5, first_ts=1.0, last_ts=2.0, reasons=["spike"],
+                       evidence={})
     rec = with_pods(score_rec("p2", [spike]), pods)
     (flag,) = [f for f in rec.flags if f.kind == "pod"]
     assert flag.score == best.score
-    assert rec.authenticity == round(100 - WEIGHTS["engagement_spike"] * 0.5 - WEIGHTS["pod"] * best.score) == 34
+    want = 100 - round(WEIGHTS["purchased_engagement"] * 0.5) - round(WEIGHTS["pod"] * best.score)
+    assert rec.authenticity == max(0, want) == 0
+    assert [d.code for d in rec.deductions] == ["purchased_engagement", "pod"]
     assert rec.flags[0] == spike  # the other flags stay
     me = next(m for m in best.member_stats if m.account_id == "p2")
     text = " ".join(flag.reasons)
@@ -895,7 +898,7 @@ def test_with_pods_leaves_non_members_and_drops_stale_pod_flags() -> None:
     outsider = score_rec("x", [])
     assert with_pods(outsider, pods) is outsider
     member = with_pods(score_rec("p0", []), pods)
-    assert member.authenticity == 50  # a full clique: score 1.0, weight 50
+    assert member.authenticity == 15  # a full clique: score 1.0, weight 85
     retired = [p.model_copy(update={"active": False}) for p in pods]
     cleared = with_pods(member, retired)
     assert cleared.flags == [] and cleared.authenticity == 100
