@@ -25,12 +25,17 @@ def test_flagged_account_with_reason_through_api(stack: Stack) -> None:
                "both fraud accounts flagged")
     likes = stack.get("/v1/accounts/creator_buys_likes").json()
     assert likes["flagged"] and likes["authenticity"] < 100
-    flag = next(f for f in likes["flags"] if f["kind"] == "engagement_spike")
-    assert flag["reasons"] and "likes and comments in the hour" in flag["reasons"][0]
-    assert flag["evidence"]["count"] >= 50 and flag["evidence"]["ratio"] >= 8
+    flag = next(f for f in likes["flags"] if f["kind"] == "purchased_engagement")
+    # the bought likes come from new accounts with empty profiles, on the creator's latest post
+    assert flag["evidence"]["delivery"] == "burst" and flag["evidence"]["share"] >= 0.3
+    post = flag["evidence"]["post_id"]
+    assert post and post.startswith("creator_buys_likes:") and post in flag["reasons"][0]
+    assert "never seen engaging before" in flag["reasons"][0]
+    assert likes["alert"] and [d["code"] for d in likes["deductions"]][0] == "purchased_engagement"
+    assert likes["authenticity"] == max(0, 100 - sum(d["points"] for d in likes["deductions"]))
     assert likes["followers"] == 12_000  # from the profile snapshot
     follows = stack.get("/v1/accounts/creator_buys_followers").json()
-    assert [f["kind"] for f in follows["flags"]] == ["follower_spike"]
+    assert [f["kind"] for f in follows["flags"]] == ["purchased_followers"]
     # the demo's pod is found as a group, each member flagged with the others named; organic creators stay clean
     pod = {f"pod_member_{k}" for k in range(5)}
     want = {"creator_buys_likes", "creator_buys_followers", "bot_liker"} | pod
@@ -69,7 +74,7 @@ def test_flagged_account_with_reason_through_api(stack: Stack) -> None:
     worker = stack.worker_metrics()
     for name in ('trustream_events_consumed_total{kind="like"}', "trustream_batch_seconds_bucket",
                  "trustream_event_time_lag_seconds", "trustream_consumer_lag_messages",
-                 "trustream_accounts_tracked", 'trustream_flags_raised_total{kind="engagement_spike"}',
+                 "trustream_accounts_tracked", 'trustream_flags_raised_total{kind="purchased_engagement"}',
                  'trustream_flags_raised_total{kind="pod"}', "trustream_pods_active 1.0"):
         assert name in worker, name
 

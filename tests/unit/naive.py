@@ -7,6 +7,8 @@ test that compares a kernel with it checks the kernel against the specification,
   exponentially weighted baseline (mean and variance) of past windows' counts, spike flags.
 * :func:`fnv1a_64`: FNV-1a, 64 bit, over the UTF-8 bytes of a string.
 * :class:`NaiveDedup`: a bounded window of the last ``capacity`` inserted ids.
+* :class:`NaiveSketch`, :class:`NaiveNode`: MIDAS-R scores; :class:`NaiveSeen`: first-seen accounts;
+  :class:`NaivePurchases`: the purchase detector.
 """
 
 from __future__ import annotations
@@ -728,3 +730,273 @@ def bot_profile_update(profiles: Iterable[ProfileScore], actors: dict[int, BotAc
         if _decide(a, max(pr.ts, a.last_ts), threshold):
             raised[pr.account] = i
     return raised
+
+
+# ---------------------------------------------------------------------------------------------------
+# MIDAS-R (detectors.kernels.midas): count-min sketches of decayed current-tick counts and total counts
+
+def _mix64(x: int) -> int:
+    m = (1 << 64) - 1
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & m
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & m
+    return x ^ (x >> 31)
+
+
+MIDAS_SEEDS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
+               0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x2545F4914F6CDD1D, 0x9FB21C651E98DF25)
+
+
+def chi2_score(a: float, s: float, t: float) -> float:
+    """The MIDAS statistic (a - s/t)^2 t^2 / (s (t - 1)); 0 when s = 0 or t <= 1."""
+    if s <= 0 or t <= 1:
+        return 0.0
+    return ((a - s / t) * t) ** 2 / (s * (t - 1))
+
+
+class NaiveSketch:
+    """``rows`` count-min rows of ``width`` cells (``width`` a power of two) for current and total counts; the
+    partition's clock starts at its first tick (t = 1) and decays the current counts by ``decay`` per tick."""
+
+    def __init__(self, rows: int, width: int, tick_s: float, decay: float) -> None:
+        self.cur = [[0.0] * width for _ in range(rows)]
+        self.tot = [[0.0] * width for _ in range(rows)]
+        self.tick: float | None = None
+        self.t = 0.0
+        self.covered = -1
+        self.tick_s, self.decay, self.width = tick_s, decay, width
+
+    def score(self, key: int, ts: float, pos: int) -> float:
+        tick = math.floor(ts / self.tick_s)
+        if self.tick is None:
+            self.tick, self.t = tick, 1.0
+        elif tick > self.tick:
+            d = tick - self.tick
+            f = self.decay ** d if d < 2000 else 0.0
+            self.cur = [[c * f for c in row] for row in self.cur]
+            self.t += d
+            self.tick = tick
+        cells = [(r, _mix64(key ^ MIDAS_SEEDS[r]) & (self.width - 1)) for r in range(len(self.cur))]
+        if pos > self.covered:
+            for r, b in cells:
+                self.cur[r][b] += 1.0
+                self.tot[r][b] += 1.0
+            self.covered = pos
+        return chi2_score(min(self.cur[r][b] for r, b in cells), min(self.tot[r][b] for r, b in cells), self.t)
+
+
+@dataclass
+class NaiveNode:
+    """MIDAS-R of one key with exact counts and a clock from its own first tick."""
+
+    tick: float | None = None
+    t0: float = 0.0
+    cur: float = 0.0
+    tot: float = 0.0
+
+    def score(self, ts: float, tick_s: float, decay: float) -> float:
+        tick = math.floor(ts / tick_s)
+        if self.tick is None:
+            self.tick, self.t0 = tick, tick
+        elif tick > self.tick:
+            d = tick - self.tick
+            self.cur *= decay ** d if d < 2000 else 0.0
+            self.tick = tick
+        self.cur += 1.0
+        self.tot += 1.0
+        return chi2_score(self.cur, self.tot, self.tick - self.t0 + 1.0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# first-seen accounts (detectors.kernels.seen), without eviction (tests keep the table below 3/4 full)
+
+class NaiveSeen:
+    """An account's event is *new* when it is the earliest position seen for the account (its first
+    engagement, or the same event again)."""
+
+    def __init__(self) -> None:
+        self.first: dict[int, int] = {}
+
+    def new(self, account: int, pos: int) -> bool:
+        k = account or 1
+        if k not in self.first or pos <= self.first[k]:
+            self.first[k] = min(pos, self.first.get(k, pos))
+            return True
+        return False
+
+
+# ---------------------------------------------------------------------------------------------------
+# the purchase detector (detectors.kernels.purchases), one channel of one creator at a time
+
+@dataclass
+class PEvent:
+    kind: int  # LIKE, COMMENT, FOLLOW or UNFOLLOW
+    ts: float
+    account: int
+    strong: bool  # first seen on the partition and suspicious
+    susp: bool
+    new: bool
+    generic: bool
+    post: int  # hash, 0: none
+    post_score: float
+
+
+@dataclass
+class PParams:
+    slow_hl: float
+    base_hl: float
+    tick_s: float
+    decay: float
+    chi2: float
+    burst_min: float
+    hold: float
+    prior_n: float
+    prior_strong: float
+    prior_susp: float
+    min_k_burst: float
+    g_burst: float
+    min_k_slow: float
+    g_slow: float
+    learn_g: float
+    fast_hl: float
+    min_k_fast: float
+    warm: float
+
+
+def poisson_g(k: float, mu: float) -> float:
+    """k ln(k / mu) - (k - mu) when k > mu (mu floored at 1e-9), else 0."""
+    if k <= mu or k <= 0:
+        return 0.0
+    mu = max(mu, 1e-9)
+    return k * math.log(k / mu) - (k - mu)
+
+
+@dataclass
+class PChannel:
+    last: float = -math.inf
+    slow: dict[str, float] = field(default_factory=lambda: dict.fromkeys("n k s l c g w".split(), 0.0))
+    base: dict[str, float] = field(default_factory=lambda: dict.fromkeys("n k s l c g".split(), 0.0))
+    fast: dict[str, float] = field(default_factory=lambda: dict.fromkeys("n k".split(), 0.0))
+    node: NaiveNode = field(default_factory=NaiveNode)
+    burst_start: float = math.nan
+    burst_until: float = -math.inf
+    burst: dict[str, float] = field(default_factory=lambda: dict.fromkeys("max n k s new l c g".split(), 0.0))
+    # flag
+    score: float = 0.0
+    first: float = math.nan
+    flast: float = math.nan
+    ev: dict[str, float] = field(default_factory=dict)
+    post: int = 0
+    churn: float = 0.0
+
+
+class NaivePurchases:
+    """The purchase detector's semantics with plain dicts (see detectors.kernels.purchases)."""
+
+    def __init__(self, p: PParams) -> None:
+        self.p = p
+        self.ch: dict[tuple[int, int], PChannel] = {}
+        self.part_n = 0.0
+        self.part_new = 0.0
+        self.part_last = -math.inf
+        self.raised: list[tuple[int, int]] = []  # (account, channel) when a flag first appears
+
+    def channel(self, account: int, c: int) -> PChannel:
+        return self.ch.setdefault((account, c), PChannel())
+
+    def apply(self, e: PEvent) -> None:
+        p = self.p
+        if e.kind == UNFOLLOW:
+            f = self.channel(e.account, 1)
+            if e.susp and not math.isnan(f.first) and e.ts >= f.first:
+                f.churn += 1
+            return
+        c = 1 if e.kind == FOLLOW else 0
+        ch = self.channel(e.account, c)
+        t = e.ts
+        if t > ch.last:
+            if ch.last > -math.inf:
+                dt = t - ch.last
+                for d, hl in ((ch.slow, p.slow_hl), (ch.base, p.base_hl), (ch.fast, p.fast_hl)):
+                    f = math.exp(-math.log(2.0) * dt / hl)  # 2 ** (-dt / hl), written as the kernel does
+                    for key in d:
+                        d[key] *= f
+            ch.last = t
+        if t > self.part_last:
+            if self.part_last > -math.inf:
+                f = math.exp(-math.log(2.0) * (t - self.part_last) / p.slow_hl)
+                self.part_n *= f
+                self.part_new *= f
+            self.part_last = t
+        self.part_n += 1
+        self.part_new += e.new
+        ch.slow["w"] += e.new
+        others = self.part_n - ch.slow["n"] - 1
+        share = (self.part_new - ch.slow["w"]) / others if others >= 1 else 0.0
+        share = min(1.0, max(0.0, share))
+        warm = share < p.warm
+        st, su = float(e.strong and warm), float(e.susp)
+        prior_k, prior_s = max(p.prior_strong, share * p.prior_susp), p.prior_susp
+        ms = max(ch.node.score(t, p.tick_s, p.decay), e.post_score)
+        if ms >= p.chi2 and ch.node.cur >= p.burst_min:
+            if t > ch.burst_until:
+                ch.burst_start = t
+                ch.burst = dict.fromkeys(ch.burst, 0.0)
+            ch.burst_until = max(ch.burst_until, t + p.hold)
+            ch.burst["max"] = max(ch.burst["max"], ms)
+        like, comment = float(e.kind == LIKE), float(e.kind == COMMENT)
+        generic = float(e.kind == COMMENT and e.generic)
+        for key, v in (("n", 1.0), ("k", st), ("s", su), ("l", like), ("c", comment), ("g", generic)):
+            ch.slow[key] += v
+        ch.fast["n"] += 1.0
+        ch.fast["k"] += st
+        in_burst = t <= ch.burst_until
+        if in_burst:
+            for key, v in (("n", 1.0), ("k", st), ("s", su), ("new", float(e.new)), ("l", like), ("c", comment),
+                           ("g", generic)):
+                ch.burst[key] += v
+        usual_k = (ch.base["k"] + p.prior_n * prior_k) / (ch.base["n"] + p.prior_n)
+        usual_s = (ch.base["s"] + p.prior_n * prior_s) / (ch.base["n"] + p.prior_n)
+
+        def test(n: float, k: float, min_k: float, g_min: float) -> tuple[float, float, float]:
+            mu = n * usual_k
+            return (poisson_g(k, mu) if k >= min_k else 0.0) / g_min, k, mu
+
+        r_slow, obs_s, mu_s = test(ch.slow["n"], ch.slow["k"], p.min_k_slow, p.g_slow) if warm else (0.0, 0.0, 0.0)
+        r_burst, obs_b, mu_b = 0.0, 0.0, 0.0
+        if in_burst and warm:
+            r_burst, obs_b, mu_b = test(ch.burst["n"], ch.burst["k"], p.min_k_burst, p.g_burst)
+            r_burst = max(r_burst, test(ch.fast["n"], ch.fast["k"], p.min_k_fast, p.g_burst)[0])
+        post = e.post if e.kind != FOLLOW else 0
+        if r_burst >= 1.0:
+            self._raise(ch, e.account, c, r_burst, 0.0, obs_b, mu_b, ch.burst["n"], usual_k, ch.burst_start, t,
+                        ch.burst["l"], ch.burst["c"], ch.burst["g"], ch.burst["new"], post)
+        elif r_slow >= 1.0:
+            self._raise(ch, e.account, c, r_slow, 1.0, obs_s, mu_s, ch.slow["n"], usual_k,
+                        t - p.slow_hl / math.log(2.0), t, ch.slow["l"], ch.slow["c"], ch.slow["g"], 0.0, post)
+        if r_slow < 0.5 and r_burst < 0.5:
+            ch.base["n"] += 1
+            ch.base["l"] += like
+            ch.base["c"] += comment
+            ch.base["g"] += generic
+            if warm and poisson_g(ch.slow["k"], ch.slow["n"] * usual_k) < p.learn_g:
+                ch.base["k"] += st
+            if poisson_g(ch.slow["s"], ch.slow["n"] * usual_s) < p.learn_g:
+                ch.base["s"] += su
+
+    def _raise(self, ch: PChannel, account: int, c: int, ratio: float, cls: float, k: float, mu: float, n: float,
+               usual: float, start: float, t: float, likes: float, comments: float, generic: float, new: float,
+               post: int) -> None:
+        score = min(1.0, 0.5 * ratio)
+        fresh = math.isnan(ch.first)
+        if fresh:
+            ch.first = t
+            ch.ev = {"class": cls}
+            self.raised.append((account, c))
+        ch.flast = t if fresh else max(ch.flast, t)
+        if fresh or (ch.ev["class"] == cls and (score > ch.ev["score"] or (score == ch.ev["score"]
+                                                                             and k > ch.ev["k"]))):
+            ch.ev.update(score=score, n=n, k=k, mu=mu, usual=usual, start=start, end=t, l=likes, c=comments,
+                         g=generic, new=new, ul=ch.base["l"], uc=ch.base["c"], midas=ch.burst["max"])
+            if post:
+                ch.post = post
+        ch.score = max(ch.score, score)
