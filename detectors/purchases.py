@@ -233,10 +233,15 @@ class PurchaseDetector:
         reasons = [head]
         likes, comments, generic = float(f[k.E_L]), float(f[k.E_C]), float(f[k.E_G])
         ul, uc = float(f[k.E_UL]), float(f[k.E_UC])
-        if kind == "purchased_engagement" and likes + comments > 0:
-            now = f"{likes / comments:,.0f} likes per comment" if comments >= 1 else f"{likes:,.0f} likes, no comment"
-            usual_r = f"{ul / uc:,.0f} usually" if uc >= 1 else "no usual ratio yet"
-            reasons.append(f"likes without conversation: {now} in this window ({usual_r})")
+        if kind == "purchased_engagement" and likes + comments >= 10:
+            share_c = comments / (likes + comments)
+            usual_c = uc / (ul + uc) if ul + uc >= 10 else None
+            if usual_c is not None and share_c < usual_c / 2:
+                reasons.append(f"likes without conversation: {comments:,.0f} comments to {likes:,.0f} likes in this "
+                               f"window ({_pct(share_c)} comments; usually {_pct(usual_c)})")
+            elif usual_c is not None and share_c > max(2 * usual_c, 0.2):
+                reasons.append(f"comments without likes: {comments:,.0f} comments to {likes:,.0f} likes in this "
+                               f"window ({_pct(share_c)} comments; usually {_pct(usual_c)})")
             if comments >= 3 and generic / comments >= 0.5:
                 reasons.append(f"{generic:,.0f} of its {comments:,.0f} comments are generic "
                                "(\"Nice pic!\", emoji only)")

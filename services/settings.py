@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     pod_link_share: float = Field(default=0.6, gt=0, le=1.0,
                                   description="share of a pod's other members each member must be linked to")
 
+    purchase_burst_chi2: float = Field(
+        default=10.828, gt=0, description="MIDAS-R score that opens a burst (chi2 with 1 dof; 10.828: p = 0.001)")
+    purchase_burst_g: float = Field(
+        default=14.0, gt=0, description="Poisson log-likelihood ratio a burst's new fake engagers must reach "
+                                        "(false-positive bound e^-G per test)")
+    purchase_slow_g: float = Field(default=20.0, gt=0, description="the same for a drip-feed's slow window")
+    purchase_slow_halflife_s: float = Field(default=12 * 3_600.0, gt=0, description="drip-feed window half-life")
+    purchase_seen_capacity: int = Field(
+        default=1 << 19, ge=1 << 13, description="accounts remembered per partition as seen engaging (24 B each)")
+
     audience_refresh_s: float = Field(
         default=5.0, gt=0, description="wall seconds between re-scoring the creators whose audience samples hold "
                                        "accounts whose category (bot, fake, mass follower, ...) changed")

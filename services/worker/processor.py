@@ -20,6 +20,7 @@ from detectors.bots import BotParams, partitions_of
 from detectors.core import CoreParams, PartitionCore
 from detectors.engagement import RateParams
 from detectors.pods import PodParams
+from detectors.purchases import PurchaseParams
 from schemas.actions import ActionBatch, decode_actions
 from schemas.codec import DecodeError, decode_events, decode_profiles
 from schemas.wire import (
@@ -68,6 +69,9 @@ def core_params(settings: Settings) -> CoreParams:
         pods=PodParams(early_s=settings.pod_early_s, pair_capacity=settings.pod_pair_capacity,
                        post_capacity=settings.pod_post_capacity, min_size=settings.pod_min_size,
                        link_share=settings.pod_link_share),
+        purchases=PurchaseParams(burst_chi2=settings.purchase_burst_chi2, burst_g=settings.purchase_burst_g,
+                                 slow_g=settings.purchase_slow_g, slow_halflife_s=settings.purchase_slow_halflife_s,
+                                 seen_capacity=settings.purchase_seen_capacity),
         dedup_capacity=settings.dedup_capacity)
 
 
