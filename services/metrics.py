@@ -43,3 +43,5 @@ ACTIONS_FORWARDED = Counter("trustream_actions_forwarded_total", "Likes, comment
 ACTIONS_BUFFERED = Gauge("trustream_actions_buffered", "Actions waiting for the sources' watermarks", ["partition"])
 AUDIENCE_REFRESHED = Counter("trustream_audience_rescored_total", "Creators re-scored because accounts in their "
                              "audience samples changed category")
+QUALITY_ACCOUNTS = Gauge("trustream_quality_accounts",
+                         "Accounts with a known audience category in this worker's copy of the actor-quality topic")

@@ -23,8 +23,10 @@ day), ``heavy_liker`` and ``night_owl`` (humans who like a lot, or at night), an
 the organic audience who acts: their activity is Pareto but capped at ``HUMAN_MAX_ACTIONS_PER_DAY``).
 
 Fraud (labelled with kind, class = variant, role, group, start/end): ``purchased_engagement`` and
-``purchased_followers`` from real bot-market offers (lot, start delay, speed; ``burst`` or ``drip`` over a
-day or more; bought follows partly unfollowed later); ``pod`` (5-50 micro creators engaging each other's
+``purchased_followers`` from real bot-market offers (lot, start delay, speed; orders of at least
+:data:`MIN_ORDER`; ``burst`` within :data:`BURST_HOURS` or ``drip`` over :data:`DRIP_DAYS`; bought follows partly
+unfollowed later; the bought accounts are fresh, with the real labelled fake profiles);
+``pod`` (5-50 micro creators engaging each other's
 posts within minutes: ``tight``, ``loose`` (not all members, delays up to an hour), ``camouflaged`` (loose
 plus organic audiences), ``round`` (posts dropped into rounds); neighbouring pods may share members; each
 member's label also carries ``round_s``, the pod's posting round in seconds, see :meth:`_Sim.round_length`);

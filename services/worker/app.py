@@ -93,6 +93,8 @@ class WorkerRuntime:
         return [e for e in events if e.message.partition in owned]
 
     async def handle(self, events: list[Any]) -> None:
+        # engagers are judged by the categories of the actor-quality topic: read it to its end first
+        await self.quality_feed.ready.wait()
         async with self._lock:
             await self._handle(events)
 

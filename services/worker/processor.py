@@ -156,12 +156,15 @@ class BatchProcessor:
                 out.dead.append(dead_letter(err, m, self.settings.dlq_max_original_bytes))
                 metrics.DLQ_MESSAGES.labels(err.reason).inc()
         now = time.time()
+        # the profiles of every partition first: the engagers of this batch's events are judged by their categories
+        # (detectors.purchases), whichever partition they live on
+        touched_by: dict[int, list[np.ndarray]] = defaultdict(list)
+        for p in sorted(pr):
+            touched_by[p].append(self.cores[p].step_profiles(*pr[p]))
+            self._raised(self.cores[p], p, out)
         for p in sorted(set(ev) | set(pr) | set(ac)):
             core = self.cores[p]
-            touched = []
-            if p in pr:
-                touched.append(core.step_profiles(*pr[p]))
-                self._raised(core, p, out)
+            touched = touched_by[p]
             if p in ev:
                 items, offs, subs = ev[p]
                 before = core.max_event_ts

@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -53,6 +54,8 @@ def uninterrupted(stack: Stack) -> tuple[dict[str, dict[str, Any]], set[str], di
         msgs += [InMessage(topic, r.partition, r.offset, r.value) for r in stack.read_topic(topic)]
     for p in range(stack.settings.partitions):
         proc.install(p, {})
+    # one batch: every profile is applied (and its category known to every partition) before any event, as in
+    # the tests below, where the workers have read every category before the events are produced
     out = proc.process(sorted(msgs, key=lambda m: (m.partition, m.topic, m.offset)))
     assert not out.dead
     # the actions the pass forwards to the actors' partitions, as the actions topic would bring them back
@@ -132,6 +135,25 @@ def assert_same_as_uninterrupted(stack: Stack, timeout: float) -> None:
         m for p in expected_pods.values() for m in p["members"]}
 
 
+def wait_categories(stack: Stack, workers: list[str]) -> None:
+    """Until every worker knows the category of every profiled account (its copy of the actor-quality topic):
+    the purchase detector judges engagers as the events arrive, so the comparison with one pass needs the
+    profiles to be known first, as they are in the pass."""
+    n = len(profiles())
+
+    def known(name: str) -> bool:
+        try:
+            text = stack.worker_metrics(name)
+        except httpx.HTTPError:  # not listening yet
+            return False
+        for line in text.splitlines():
+            if line.startswith("trustream_quality_accounts "):
+                return float(line.split()[1]) >= n
+        return False
+
+    stack.wait(lambda: all(known(w) for w in workers), 90, "every category known to the workers")
+
+
 @pytest.mark.parametrize("bounces", [(signal.SIGKILL,), (signal.SIGTERM, signal.SIGKILL)],
                          ids=["kill9", "term-then-kill9"])
 def test_restart_mid_stream_gives_uninterrupted_result(stack: Stack, bounces: tuple[int, ...]) -> None:
@@ -140,6 +162,7 @@ def test_restart_mid_stream_gives_uninterrupted_result(stack: Stack, bounces: tu
     stack.produce("profiles", ((p["account_id"].encode(), orjson.dumps(p)) for p in profiles()))
     stack.start_worker("worker-0")
     stack.start_api()
+    wait_categories(stack, ["worker-0"])
     cut = int(len(batches) * rng.uniform(0.4, 0.7))
     stack.produce_events(batches[:cut])
     stack.wait(lambda: committed_total(stack) > 0, 60, "a first commit")
@@ -161,9 +184,11 @@ def test_two_workers_rebalance_and_broker_pause(stack: Stack, fault: str) -> Non
     broker is frozen with SIGSTOP for a few seconds mid-stream. The result still equals one pass."""
     rng = random.Random(fault)
     batches = world(creators=10, history_h=8.0, live_h=1.5)
+    stack.produce("profiles", ((p["account_id"].encode(), orjson.dumps(p)) for p in profiles()))
     stack.start_worker("worker-a")
     stack.start_worker("worker-b")
     stack.start_api()
+    wait_categories(stack, ["worker-a", "worker-b"])
     cut = int(len(batches) * rng.uniform(0.4, 0.7))
     stack.produce_events(batches[:cut])
     stack.wait(lambda: committed_total(stack) > 0, 90, "a first commit")
