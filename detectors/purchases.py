@@ -66,7 +66,7 @@ class PurchaseParams:
     fast_min_strong: float = 4.0
     burst_g: float = 14.0  # P(X >= k) <= e^-14 ~ 8e-7 under the creator's usual share
     slow_min_strong: float = 10.0
-    slow_g: float = 20.0  # e^-20 ~ 2e-9: the slow window is tested on every event for days
+    slow_g: float = 14.0  # the same bound as a burst's: the slow window moves slowly, so its tests are few
     warm_new_share: float = 0.9  # nothing is tested while this share of the other creators' engagers is first seen
     learn_g: float = 2.0  # low-quality engagements are learned as usual only while the slow window's G is below this
     sketch_rows: int = 4
