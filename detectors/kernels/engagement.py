@@ -101,7 +101,7 @@ def _check_spike(F: np.ndarray, I: np.ndarray, a: int, blk: int, count: float, m
 
 
 @njit(**NJIT_OPTIONS)
-def _claim(a: int, offset: int, chunk_off: np.ndarray, chunk_shift: int, dirty: np.ndarray) -> bool:
+def claim(a: int, offset: int, chunk_off: np.ndarray, chunk_shift: int, dirty: np.ndarray) -> bool:
     """False when the state chunk of ``a`` was restored from a checkpoint that covers ``offset``."""
     c = a >> chunk_shift
     if offset <= chunk_off[c]:
@@ -128,7 +128,7 @@ def engagement_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset
         if not keep[i]:
             continue
         a = acct[i]
-        if not _claim(a, offset[i], chunk_off, chunk_shift, dirty):
+        if not claim(a, offset[i], chunk_off, chunk_shift, dirty):
             continue
         applied += 1
         t = ts[i]
@@ -179,7 +179,7 @@ def profile_update(ts: np.ndarray, acct: np.ndarray, followers: np.ndarray, offs
     applied = 0
     for i in range(ts.shape[0]):
         a = acct[i]
-        if not _claim(a, offset[i], chunk_off, chunk_shift, dirty):
+        if not claim(a, offset[i], chunk_off, chunk_shift, dirty):
             continue
         applied += 1
         if ts[i] >= F[PROFILE_TS, a]:

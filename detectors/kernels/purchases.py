@@ -39,6 +39,7 @@ import numpy as np
 from numba import njit
 
 from detectors.config import NJIT_OPTIONS
+from detectors.kernels.engagement import claim
 from detectors.kernels.midas import node_score
 
 LIKE, COMMENT, FOLLOW, UNFOLLOW = 0, 1, 2, 3
@@ -88,15 +89,6 @@ def poisson_g(k: float, mu: float) -> float:
     if mu <= 0.0:
         mu = 1e-9
     return k * math.log(k / mu) - (k - mu)
-
-
-@njit(**NJIT_OPTIONS)
-def _claim(a: int, offset: int, chunk_off: np.ndarray, chunk_shift: int, dirty: np.ndarray) -> bool:
-    c = a >> chunk_shift
-    if offset <= chunk_off[c]:
-        return False
-    dirty[c] = True
-    return True
 
 
 @njit(**NJIT_OPTIONS)
@@ -151,7 +143,7 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
         if k > UNFOLLOW:
             continue
         a = acct[i]
-        if not _claim(a, offset[i], chunk_off, chunk_shift, dirty):
+        if not claim(a, offset[i], chunk_off, chunk_shift, dirty):
             continue
         applied += 1
         t = ts[i]
