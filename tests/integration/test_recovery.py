@@ -203,4 +203,4 @@ def test_two_workers_rebalance_and_broker_pause(stack: Stack, fault: str) -> Non
         stack.broker.resume()
     producer.join(180)
     assert not producer.is_alive()
-    assert_same_as_uninterrupted(stack, timeout=150)
+    assert_same_as_uninterrupted(stack, timeout=400)
