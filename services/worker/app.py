@@ -163,22 +163,6 @@ class WorkerRuntime:
                 metrics.AUDIENCE_REFRESHED.inc(n)
                 log.debug("audience of %d creators re-scored in %.3fs", n, time.perf_counter() - t0)
 
-    def _backlog(self, partitions: list[int]) -> set[int]:
-        """Partitions whose events topic holds messages this worker has not processed yet (as far as the
-        consumer knows the high watermarks)."""
-        out: set[int] = set()
-        if self.stream is None:
-            return out
-        topic = self.settings.topic("events")
-        for p in partitions:
-            try:
-                hw = self.app.consumer.highwater(TP(topic, p))
-            except Exception:  # noqa: BLE001, S112 - best effort during rebalances
-                continue
-            if hw is not None and hw > self.last_offset.get((topic, p), -1) + 1:
-                out.add(p)
-        return out
-
     def _update_lag(self) -> None:
         consumer = self.app.consumer
         for (topic, p), off in self.last_offset.items():
@@ -203,8 +187,7 @@ class WorkerRuntime:
     async def _checkpoint(self) -> None:
         owned = self.owned()
         idle_s = max(10.0, 5 * self.settings.checkpoint_interval_s)
-        mine = sorted(owned if owned is not None else self.proc.cores)
-        for p, beats in self.proc.heartbeats(mine, idle_s, self._backlog(mine)).items():
+        for p, beats in self.proc.heartbeats(sorted(owned if owned is not None else self.proc.cores), idle_s).items():
             for beat in beats:
                 self.actions_topic.send_soon(key=None, value=encode_actions(beat), partition=p)
         if owned is not None:

@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -231,19 +231,17 @@ class BatchProcessor:
                     out.scores[p] = core.scores(accounts)
         return out
 
-    def heartbeats(self, owned: Sequence[int], idle_after_s: float, backlog: Collection[int] = ()
-                   ) -> dict[int, list[ActionBatch]]:
+    def heartbeats(self, owned: Sequence[int], idle_after_s: float) -> dict[int, list[ActionBatch]]:
         """Watermarks of the owned partitions for every partition (empty action batches), so that actors'
         partitions can apply actions in event-time order. A partition without events for ``idle_after_s`` wall
         seconds (since its last events, or since it was first owned here) reports an infinite watermark: it
-        no longer holds the others back, and what it sends later counts as late. A partition in ``backlog``
-        (events waiting on the broker: a slow worker, a broker that was paused) is never idle."""
+        no longer holds the others back, and what it sends later counts as late."""
         now = time.monotonic()
         out: dict[int, list[ActionBatch]] = {}
         for p in owned if self.settings.stream_actions else ():
             since = self.last_events.get(p, self.first_owned.setdefault(p, now))
             core = self.cores.get(p)
-            if now - since >= idle_after_s and p not in backlog:
+            if now - since >= idle_after_s:
                 wm = np.inf
             elif core is not None:
                 wm = core.max_event_ts

@@ -41,6 +41,9 @@ class Stack:
             "TRUSTREAM_PARTITIONS": str(partitions),
             "TRUSTREAM_SESSION_TIMEOUT_S": "6",
             "TRUSTREAM_CHECKPOINT_INTERVAL_S": "0.5",
+            # the test worlds have ~20k accounts: a first-seen table sized for them (its changed segments are
+            # written at every checkpoint, here twice a second)
+            "TRUSTREAM_PURCHASE_SEEN_CAPACITY": str(1 << 15),
             "TRUSTREAM_API_PORT": str(free_port()),
             "TRUSTREAM_WARMUP_WINDOWS": "6",
             "TRUSTREAM_LOG_LEVEL": "info",
@@ -51,7 +54,8 @@ class Stack:
             kafka_bootstrap=broker.bootstrap, broker_flavor=broker.flavor,
             topic_prefix=self.env["TRUSTREAM_TOPIC_PREFIX"], app_id=self.env["TRUSTREAM_APP_ID"],
             partitions=partitions, api_port=int(self.env["TRUSTREAM_API_PORT"]),
-            warmup_windows=int(self.env["TRUSTREAM_WARMUP_WINDOWS"]))
+            warmup_windows=int(self.env["TRUSTREAM_WARMUP_WINDOWS"]),
+            purchase_seen_capacity=int(self.env["TRUSTREAM_PURCHASE_SEEN_CAPACITY"]))
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.http = httpx.Client(timeout=5)  # one connection pool: tests poll the API thousands of times
         self.metrics_ports: dict[str, int] = {}
