@@ -41,9 +41,8 @@ class Stack:
             "TRUSTREAM_PARTITIONS": str(partitions),
             "TRUSTREAM_SESSION_TIMEOUT_S": "6",
             "TRUSTREAM_CHECKPOINT_INTERVAL_S": "0.5",
-            # a first-seen table that holds every account of the test worlds (at most ~56k per partition) without
-            # evicting: its changed segments are written at every checkpoint, here twice a second
-            "TRUSTREAM_PURCHASE_SEEN_CAPACITY": str(1 << 17),
+            # the production size of the first-seen table: smaller ones made restarted workers diverge (issue 6 note)
+            "TRUSTREAM_PURCHASE_SEEN_CAPACITY": str(1 << 19),
             "TRUSTREAM_API_PORT": str(free_port()),
             "TRUSTREAM_WARMUP_WINDOWS": "6",
             "TRUSTREAM_LOG_LEVEL": "info",
