@@ -155,9 +155,10 @@ class SeenAccounts:
         if data is None:
             return
         kk, f, last = data["k"], data["f"], data["l"]
+        last = np.where(last > 1e7, np.floor(last / ks.DAY_S), last)  # times, in checkpoints before days
         used = np.flatnonzero(kk != 0)
         if used.shape[0] * 4 > self.keys.shape[0] * 3:  # a smaller table than the checkpoint's: the most recent
-            used = used[np.argsort(-last[used], kind="mergesort")[: self.keys.shape[0] // 2]]
+            used = ks.most_recent(kk, last, self.keys.shape[0] // 2)
         self.state[0] = ks.reinsert(kk[used], f[used], last[used], self.keys, self.first, self.last)
         self.dirty[:] = True
 
