@@ -213,6 +213,22 @@ _ENGAGEMENT_KINDS = np.asarray([_KIND_CODE[k] for k in ("like", "comment", "foll
 _POST_KINDS = np.asarray([_KIND_CODE[k] for k in ("like", "comment")], dtype=np.int8)
 
 
+@dataclass(frozen=True, slots=True)
+class SourcesSnapshot:
+    """The sources of an actors partition as last heard: watermark, and (position, idle) per source."""
+
+    watermarks: dict[int, float]
+    states: dict[int, tuple[int, bool]]
+
+    def candidates(self) -> list[int]:
+        """Sources that said they are idle: the broker must confirm it before they stop holding others back."""
+        return sorted(s for s, (pos, idle) in self.states.items() if idle and pos >= 0)
+
+    def idle(self, end_offsets: Mapping[int, int]) -> set[int]:
+        """The candidates whose events partition ends at their position (nothing left for them to process)."""
+        return {s for s in self.candidates() if s in end_offsets and end_offsets[s] <= self.states[s][0]}
+
+
 @dataclass(frozen=True)
 class CoreParams:
     rate: RateParams = RateParams()
@@ -256,6 +272,7 @@ class PartitionCore:
         self.abuf = ActionBuffer(self.table.ids)
         self.awatermark = -np.inf  # min over source partitions of their newest event time (src_wm)
         self.src_wm: dict[int, float] = {}
+        self.src_idle: dict[int, tuple[int, bool]] = {}  # per source: (position, idle) from its latest message
         self.max_event_ts = -np.inf  # newest event time processed on this partition (its source watermark)
         self.pod_edges = PodEdges(self.params.pods)
         self.comments = CopiedComments(self.params.comments)
@@ -363,11 +380,12 @@ class PartitionCore:
         An actor's actions come from every partition, interleaved in whatever order the workers forwarded them,
         while the pace of its actions must be read in event time. Each batch carries its source partition's
         watermark (the newest event time that partition has processed; sources send one, maybe empty, batch to
-        every partition after each of their batches, and an idle one reports itself idle with an infinite
-        watermark). Actions wait in a buffer until every source (``bots.sources``) has been heard from and the
-        oldest of their watermarks has passed them by ``bots.lateness_s``, and are applied in (time, event id)
-        order; stragglers still count, without a gap. An idle source that sends again (a finite watermark after
-        its infinite one) holds the others back again from then on. The buffer is part of the checkpoint, and
+        every partition after each of their batches, and a heartbeat on every checkpoint). Actions wait in a
+        buffer until every source (``bots.sources``) has been heard from and the oldest of their watermarks has
+        passed them by ``bots.lateness_s``, and are applied in (time, event id) order; stragglers still count,
+        without a gap. A source with no events for a while says so in its heartbeats (``idle``, with its
+        ``position``); it stops holding the others back only through :meth:`release_idle`, once the broker has
+        confirmed that it holds nothing the source has not processed. The buffer is part of the checkpoint, and
         buffering an action dirties its actor's chunk, so the chunk's covered offset includes it and a replay after
         a restore does not take it twice.
         """
@@ -380,10 +398,9 @@ class PartitionCore:
             take = np.flatnonzero(keep & (off > self.table.chunk_off[TOPIC_ACTIONS][actor >> CHUNK_SHIFT]))
             self.table.dirty[np.unique(actor[take] >> CHUNK_SHIFT)] = True
             self.abuf.append(actor[take], batch.take(take))
-        if batch.watermark > -np.inf:  # -inf: no news of the source's progress; +inf: the source went idle
-            before = self.src_wm.get(batch.source, -np.inf)
-            # an idle source (+inf) that sends again holds the others back again from its new watermark on
-            self.src_wm[batch.source] = batch.watermark if before == np.inf else max(before, batch.watermark)
+        if batch.watermark < np.inf:  # +inf: the idle mark of writers before `idle`, no news of progress
+            self.src_wm[batch.source] = max(self.src_wm.get(batch.source, -np.inf), batch.watermark)
+            self.src_idle[batch.source] = (batch.position, batch.idle)
             self._update_watermark()
         if len(batch):
             self.applied[TOPIC_ACTIONS] = max(int(self.applied[TOPIC_ACTIONS]), int(off.max()))
@@ -394,6 +411,28 @@ class PartitionCore:
         # until every source has been heard from, one that has not could still send older actions
         heard = len(self.src_wm) >= self.params.bots.sources
         self.awatermark = min(self.src_wm.values()) if heard else -np.inf
+
+    def sources_snapshot(self) -> SourcesSnapshot:
+        """What the sources have said so far, for :meth:`release_idle`; taken *before* asking the broker."""
+        return SourcesSnapshot(dict(self.src_wm), dict(self.src_idle))
+
+    def release_idle(self, snap: SourcesSnapshot, end_offsets: Mapping[int, int]) -> np.ndarray:
+        """Apply what the idle sources no longer hold back; returns the touched accounts.
+
+        ``end_offsets`` are the events partitions' end offsets, read from the broker after ``snap`` was taken. A
+        source is idle when its latest message said so and its partition ends at its position: it has processed
+        everything written before the snapshot's watermarks were (events are written roughly in time order across
+        partitions, up to ``bots.lateness_s``), so the others' watermarks in ``snap`` are safe to release up to.
+        With every source idle, everything up to the newest watermark is applied. A source that sends events
+        again holds the others back again: the next call sees it busy.
+        """
+        self.raised = []
+        idle = snap.idle(end_offsets)
+        if len(snap.watermarks) < self.params.bots.sources or not idle:
+            return np.zeros(0, dtype=np.int64)
+        busy = [wm for s, wm in snap.watermarks.items() if s not in idle]
+        upto = min(busy) - self.params.bots.lateness_s if busy else max(snap.watermarks.values())
+        return self._release(max(upto, self.awatermark - self.params.bots.lateness_s))
 
     def flush_actions(self) -> np.ndarray:
         """Apply every buffered action now (the end of a replay)."""
@@ -562,7 +601,8 @@ class PartitionCore:
                 self._pieces[c] = keys
             if "abuf_sources" in x:
                 for src, wm in zip(x["abuf_sources"].tolist(), x["abuf_watermarks"].tolist(), strict=True):
-                    self.src_wm[src] = max(self.src_wm.get(src, -np.inf), wm)
+                    if wm < np.inf:  # +inf: an idle mark of checkpoints before `idle` (heard of again soon)
+                        self.src_wm[src] = max(self.src_wm.get(src, -np.inf), wm)
         live = {key for keys in self._pieces.values() for key in keys}
         self._stale_pieces = sorted(k for k in blobs if k.startswith("abuf:") and k not in live)
         self.abuf.load(rows)

@@ -37,6 +37,11 @@ class ActionBatch:
     #: side applies actions in event-time order up to the oldest such watermark among its sources
     source: int = 0
     watermark: float = float("-inf")
+    #: the source's next events offset to process (everything before it is processed; -1: not stated)
+    position: int = -1
+    #: the source has processed no events for a while (a heartbeat says so): if the broker confirms that its
+    #: partition holds nothing past ``position``, it stops holding the others back
+    idle: bool = False
 
     def __len__(self) -> int:
         return len(self.actors)
@@ -44,14 +49,14 @@ class ActionBatch:
     def take(self, idx: np.ndarray) -> ActionBatch:
         return ActionBatch([self.actors[i] for i in idx.tolist()], self.ts[idx], self.kind[idx], self.target_h[idx],
                            self.sim[idx], self.tflags[idx], self.event_h[idx], self.shared[idx], self.source,
-                           self.watermark)
+                           self.watermark, self.position, self.idle)
 
     @staticmethod
     def from_columns(actors: list[str], cols: Mapping[str, np.ndarray], source: int = 0,
-                     watermark: float = float("-inf")) -> ActionBatch:
+                     watermark: float = float("-inf"), position: int = -1, idle: bool = False) -> ActionBatch:
         """A batch from its arrays by name (:data:`ARRAYS`)."""
         return ActionBatch(actors, cols["ts"], cols["kind"], cols["target_h"], cols["sim"], cols["tflags"],
-                           cols["event_h"], cols["shared"], source, watermark)
+                           cols["event_h"], cols["shared"], source, watermark, position, idle)
 
     @staticmethod
     def empty() -> ActionBatch:
@@ -68,7 +73,9 @@ def encode_actions(batch: ActionBatch) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, allow_pickle=False, format=np.asarray([FORMAT]), actor_buf=np.frombuffer(b"".join(encoded),
              dtype=np.uint8), actor_ends=ends, source=np.asarray([batch.source], dtype=np.int64),
-             watermark=np.asarray([batch.watermark], dtype=np.float64), **{k: getattr(batch, k) for k in ARRAYS})
+             watermark=np.asarray([batch.watermark], dtype=np.float64),
+             position=np.asarray([batch.position], dtype=np.int64), idle=np.asarray([batch.idle], dtype=np.bool_),
+             **{k: getattr(batch, k) for k in ARRAYS})
     return buf.getvalue()
 
 
@@ -98,7 +105,8 @@ def _from_arrays(arrays: dict[str, np.ndarray]) -> ActionBatch:
     missing = [k for k in (*ARRAYS, "actor_buf", "actor_ends") if k not in arrays]
     if missing:
         raise ValueError(f"actions message lacks {', '.join(missing)}")
-    if any(arrays[k].ndim != 1 for k in (*ARRAYS, "actor_buf", "actor_ends", "source", "watermark") if k in arrays):
+    scalars = ("source", "watermark", "position", "idle")
+    if any(arrays[k].ndim != 1 for k in (*ARRAYS, "actor_buf", "actor_ends", *scalars) if k in arrays):
         raise ValueError("actions arrays must be one-dimensional")
     ends = arrays["actor_ends"].astype(np.int64)
     n = ends.shape[0]
@@ -112,9 +120,11 @@ def _from_arrays(arrays: dict[str, np.ndarray]) -> ActionBatch:
         actors = [raw[s:e].decode() for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
     except UnicodeDecodeError:
         raise ValueError("actor id is not UTF-8") from None
-    source = arrays.get("source", np.zeros(1, np.int64))
-    watermark = arrays.get("watermark", np.full(1, -np.inf))
-    if source.shape != (1,) or watermark.shape != (1,):
-        raise ValueError("source and watermark must hold one value each")
+    default = {"source": np.zeros(1, np.int64), "watermark": np.full(1, -np.inf), "position": np.full(1, -1),
+               "idle": np.zeros(1, np.bool_)}  # absent in messages of writers before them
+    one = {k: arrays.get(k, default[k]) for k in scalars}
+    if any(v.shape != (1,) for v in one.values()):
+        raise ValueError(f"{', '.join(scalars)} must hold one value each")
     cols = {k: arrays[k].astype(DTYPES[k]) for k in ARRAYS}
-    return ActionBatch.from_columns(actors, cols, int(source[0]), float(watermark[0]))
+    return ActionBatch.from_columns(actors, cols, int(one["source"][0]), float(one["watermark"][0]),
+                                    int(one["position"][0]), bool(one["idle"][0]))

@@ -9,7 +9,10 @@ them, so the committed offset never passes the restored state.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
+import io
 import logging
+import signal
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -179,10 +182,29 @@ class WorkerRuntime:
         Everything the covered events produced (scores, alerts, pair summaries) is flushed to the broker
         first: state restored from this checkpoint skips those events, so their outputs must already be out.
         """
+        await self._release_idle()
         async with self._lock:
             if self.stream is not None:
                 await self.app.producer.flush()
             await self._checkpoint()
+
+    async def _release_idle(self) -> None:
+        """Ask the broker whether the sources that say they are idle have really processed everything, and
+        apply the buffered actions they no longer hold back. The sources' state is read *before* the question,
+        so nothing they send meanwhile is let through on the strength of the answer."""
+        snaps = self.proc.idle_snapshots()
+        if not snaps or self.stream is None:
+            return
+        topic = self.settings.topic("events")
+        tps = [TP(topic, s) for s in sorted({s for _, snap in snaps.values() for s in snap.candidates()})]
+        try:
+            ends = await asyncio.wait_for(self.app.consumer.highwaters(*tps), timeout=10.0)
+        except Exception as exc:  # noqa: BLE001 - the sources stay held back; asked again next time
+            log.warning("end offsets of %d events partitions not read (%s): idle sources keep holding back",
+                        len(tps), exc)
+            return
+        async with self._lock:
+            self._send(self.proc.release_idle(snaps, {tp.partition: int(off) for tp, off in ends.items()}))
 
     async def _checkpoint(self) -> None:
         owned = self.owned()
@@ -209,6 +231,13 @@ class WorkerRuntime:
             self.held.pop(p, None)
         for key in [k for k in self.last_offset if k[1] in partitions]:
             del self.last_offset[key]
+
+
+def _log_tasks() -> None:
+    buf = io.StringIO()
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=30, file=buf)
+    log.warning("asyncio tasks on SIGUSR1:\n%s", buf.getvalue())
 
 
 def _queue_empty(stream: Any) -> bool:
@@ -269,6 +298,12 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerRuntime]:
     @app.task  # type: ignore[untyped-decorator]
     async def quality_feed() -> None:
         await runtime.quality_feed.run()
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def diagnostics() -> None:
+        # `kill -USR1 <worker>` logs the stack of every asyncio task, `kill -USR2` of every thread (for a hang)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _log_tasks)
+        faulthandler.register(signal.SIGUSR2, all_threads=True)
 
     @app.agent(runtime.pod_edges_topic, name="trustream.pods")
     async def pods(stream: Any) -> None:

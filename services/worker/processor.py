@@ -10,17 +10,18 @@ import dataclasses
 import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from detectors.audience import CATEGORIES, GlobalQuality
 from detectors.bots import BotParams, partitions_of
-from detectors.core import CoreParams, PartitionCore
+from detectors.core import CoreParams, PartitionCore, SourcesSnapshot
 from detectors.engagement import RateParams
 from detectors.pods import PodParams
 from detectors.purchases import PurchaseParams
+from detectors.state import TOPIC_EVENTS
 from schemas.actions import ActionBatch, decode_actions
 from schemas.codec import DecodeError, decode_events, decode_profiles
 from schemas.wire import (
@@ -104,6 +105,7 @@ class BatchProcessor:
         self.cores: dict[int, PartitionCore] = {}
         self.last_events: dict[int, float] = {}  # wall time of the last events batch per owned partition
         self.first_owned: dict[int, float] = {}  # wall time a partition was first seen owned here
+        self.positions: dict[int, int] = {}  # next events offset to process, per owned partition
         #: audience categories of every partition's accounts (the actor-quality topic), for scoring creators
         self.quality = GlobalQuality()
 
@@ -111,6 +113,7 @@ class BatchProcessor:
         core = PartitionCore.restore(partition, blobs, self.params)
         core.quality = self.quality
         self.cores[partition] = core
+        self.positions[partition] = int(core.processed[TOPIC_EVENTS]) + 1
         metrics.ACCOUNTS_TRACKED.labels(str(partition)).set(len(core.table))
         return core
 
@@ -119,6 +122,7 @@ class BatchProcessor:
             self.cores.pop(p, None)
             self.last_events.pop(p, None)
             self.first_owned.pop(p, None)
+            self.positions.pop(p, None)
 
     def process(self, msgs: Sequence[InMessage]) -> Outputs:
         """Decode, validate and apply messages (every partition must be installed)."""
@@ -145,6 +149,8 @@ class BatchProcessor:
                 out.n_events += len(res_p.items)
                 errors = res_p.errors
             else:
+                # every events message counts for the position, an unreadable one too (it went to the DLQ)
+                self.positions[m.partition] = max(self.positions.get(m.partition, 0), m.offset + 1)
                 res_e = decode_events(m.value, limit, max_ts)
                 items, offs, subs = ev[m.partition]
                 items.extend(res_e.items)
@@ -233,23 +239,46 @@ class BatchProcessor:
 
     def heartbeats(self, owned: Sequence[int], idle_after_s: float) -> dict[int, list[ActionBatch]]:
         """Watermarks of the owned partitions for every partition (empty action batches), so that actors'
-        partitions can apply actions in event-time order. A partition without events for ``idle_after_s`` wall
-        seconds (since its last events, or since it was first owned here) reports an infinite watermark: it
-        no longer holds the others back, and what it sends later counts as late."""
+        partitions can apply actions in event-time order. Each carries the partition's position; one without
+        events for ``idle_after_s`` wall seconds (since its last events, or since it was first owned here) says it
+        is idle, and stops holding the others back once the broker confirms it has nothing more
+        (:meth:`release_idle`)."""
         now = time.monotonic()
         out: dict[int, list[ActionBatch]] = {}
         for p in owned if self.settings.stream_actions else ():
             since = self.last_events.get(p, self.first_owned.setdefault(p, now))
             core = self.cores.get(p)
-            if now - since >= idle_after_s:
-                wm = np.inf
-            elif core is not None:
-                wm = core.max_event_ts
-            else:
-                continue  # just assigned, nothing processed yet: not heard from (it holds the others back)
-            beat = dataclasses.replace(ActionBatch.empty(), source=p, watermark=wm)
+            if core is None:
+                continue  # just assigned, nothing restored yet: not heard from (it holds the others back)
+            beat = dataclasses.replace(ActionBatch.empty(), source=p, watermark=core.max_event_ts,
+                                       position=self.positions.get(p, -1), idle=now - since >= idle_after_s)
             for q in range(self.settings.partitions):
                 out.setdefault(q, []).append(beat)
+        return out
+
+    def idle_snapshots(self) -> dict[int, tuple[PartitionCore, SourcesSnapshot]]:
+        """Per owned partition holding buffered actions, what its sources said, where some said they are idle."""
+        out = {}
+        for p, core in self.cores.items():
+            if len(core.abuf):
+                snap = core.sources_snapshot()
+                if snap.candidates():
+                    out[p] = (core, snap)
+        return out
+
+    def release_idle(self, snaps: Mapping[int, tuple[PartitionCore, SourcesSnapshot]],
+                     end_offsets: Mapping[int, int]) -> Outputs:
+        """Apply the actions that confirmed idle sources no longer hold back (``end_offsets`` read from the
+        broker after the snapshots were taken); a partition revoked meanwhile is skipped."""
+        out = Outputs()
+        for p, (core, snap) in snaps.items():
+            if self.cores.get(p) is not core:
+                continue
+            touched = core.release_idle(snap, end_offsets)
+            self._raised(core, p, out)
+            if len(touched):
+                out.scores[p] = core.scores(touched)
+            metrics.ACTIONS_BUFFERED.labels(str(p)).set(len(core.abuf))
         return out
 
     def checkpoint(self) -> dict[int, list[tuple[str, bytes | None]]]:

@@ -126,6 +126,10 @@ class Stack:
             if cond():
                 return
             time.sleep(0.25)
+        for name, proc in self.procs.items():  # where each live worker is (services.worker.app: diagnostics)
+            if name.startswith("worker") and proc.poll() is None:
+                proc.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
         logs = "\n".join(f"--- {n}\n{self.log(n)[-3000:]}" for n in self.procs)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
 

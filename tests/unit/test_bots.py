@@ -878,6 +878,8 @@ def assert_same_batch(got: ActionBatch, want: ActionBatch) -> None:
         g = getattr(got, name)
         assert g.dtype == dtype, name
         np.testing.assert_array_equal(g, getattr(want, name), err_msg=name)
+    assert (got.source, got.watermark, got.position, got.idle) == (want.source, want.watermark, want.position,
+                                                                    want.idle)
 
 
 @given(st.lists(st.text(max_size=12), min_size=1, max_size=30), st.data())
@@ -1173,6 +1175,99 @@ def test_step_actions_buffers_until_the_watermark_has_passed_by_the_lateness() -
     assert core.table.I["bots"][K.N_ACT, bob] == 4 and len(core.abuf.rows) == 0
     assert core.table.F["bots"][K.LAST_TS, bob] == T0 + lateness
     assert core.flush_actions().size == 0  # nothing left
+
+
+def test_heartbeat_fields_round_trip_and_default_for_older_writers() -> None:
+    beat = dataclasses.replace(ActionBatch.empty(), source=3, watermark=T0, position=1234, idle=True)
+    assert_same_batch(decode_actions(encode_actions(beat)), beat)
+    old = decode_actions(npz(**without(valid_arrays(), "position", "idle")))  # a message of an older writer
+    assert (old.position, old.idle) == (-1, False)
+    with pytest.raises(ValueError, match="one value each"):
+        decode_actions(npz(**{**valid_arrays(), "position": np.asarray([1, 2])}))
+
+
+def one_action(actor: str, ts: float, eid: str, source: int, watermark: float) -> ActionBatch:
+    return ActionBatch([actor], np.asarray([ts]), np.asarray([LIKE], np.int8), np.zeros(1, np.uint64),
+                       np.zeros(1, np.uint64), np.zeros(1, np.uint8), hash_ids([eid]), np.zeros(1, np.int32),
+                       source=source, watermark=watermark)
+
+
+def beat(source: int, watermark: float, position: int, idle: bool) -> ActionBatch:
+    return dataclasses.replace(ActionBatch.empty(), source=source, watermark=watermark, position=position, idle=idle)
+
+
+def two_sources() -> PartitionCore:
+    return PartitionCore(1, dataclasses.replace(SMALL, bots=dataclasses.replace(SMALL.bots, sources=2)))
+
+
+def test_an_idle_source_holds_back_until_the_broker_confirms_it_has_nothing_waiting() -> None:
+    """The race of a fast replay: source 0 said it was idle before any event was written; source 1 has already
+    processed hours of events. Source 0's own events are on the broker, not yet processed: nothing is applied
+    until they are, however far source 1 has gone."""
+    core = two_sources()
+    off = iter(range(100))
+    core.step_actions(beat(0, -np.inf, 0, idle=True), [next(off)], [0])
+    for k in range(10):
+        core.step_actions(one_action("bob", T0 + 3_600 * k, f"s1-{k}", 1, T0 + 3_600 * k), [next(off)], [0])
+    bob = core.table.index["bob"]
+    assert core.table.I["bots"][K.N_ACT, bob] == 0  # source 0 is at -inf
+    snap = core.sources_snapshot()
+    assert snap.candidates() == [0]
+    assert core.release_idle(snap, {0: 25}).size == 0  # 25 events written, source 0 at position 0: not idle
+    assert core.table.I["bots"][K.N_ACT, bob] == 0
+    # source 0 processes its events (older than source 1's) and says so; they are applied in time order
+    core.step_actions(one_action("bob", T0 + 1_800, "s0-0", 0, T0 + 4_000), [next(off)], [0])
+    core.step_actions(beat(0, T0 + 4_000, 25, idle=False), [next(off)], [0])
+    assert core.table.I["bots"][K.N_ACT, bob] == 2  # T0 and T0+1800 are 600 s behind min(4000, 32400)
+    assert core.table.I["bots"][K.N_OOO, bob] == 0
+    # later it goes quiet, and the broker confirms that its partition ends where it is
+    core.step_actions(beat(0, T0 + 4_000, 25, idle=True), [next(off)], [0])
+    snap = core.sources_snapshot()
+    # source 1 sends more after the snapshot: not let through on the strength of the broker's answer
+    core.step_actions(one_action("bob", T0 + 3_600 * 20, "s1-late", 1, T0 + 3_600 * 20), [next(off)], [0])
+    core.release_idle(snap, {0: 25})
+    applied = core.table.F["bots"][K.LAST_TS, bob]
+    assert applied == T0 + 3_600 * 8  # up to source 1's watermark in the snapshot (T0 + 9 h), less the lateness
+    assert core.table.I["bots"][K.N_ACT, bob] == 10 and core.table.I["bots"][K.N_OOO, bob] == 0
+    # asked again: now the newer watermark counts
+    core.release_idle(core.sources_snapshot(), {0: 25})
+    assert core.table.I["bots"][K.N_ACT, bob] == 11 and len(core.abuf) == 1  # T0 + 20 h waits for its lateness
+
+
+def test_every_source_idle_applies_everything_and_a_source_that_sends_again_holds_back_again() -> None:
+    core = two_sources()
+    core.step_actions(one_action("bob", T0, "a", 0, T0), [0], [0])
+    core.step_actions(one_action("bob", T0 + 100, "b", 1, T0 + 100), [1], [0])
+    core.step_actions(beat(0, T0, 7, idle=True), [2], [0])
+    core.step_actions(beat(1, T0 + 100, 9, idle=True), [3], [0])
+    bob = core.table.index["bob"]
+    assert core.table.I["bots"][K.N_ACT, bob] == 0  # within the lateness
+    snap = core.sources_snapshot()
+    assert core.release_idle(snap, {0: 7, 1: 10}).size == 0  # source 1 has an event it has not processed
+    assert core.release_idle(snap, {0: 7}).size == 0  # source 1's end unknown: not idle
+    assert core.release_idle(snap, {0: 7, 1: 9}).tolist() == [bob]
+    assert core.table.I["bots"][K.N_ACT, bob] == 2 and len(core.abuf) == 0
+    # source 0 sends again: its new actions wait behind it and behind source 1, busy or confirmed idle
+    core.step_actions(one_action("bob", T0 + 5_000, "c", 0, T0 + 5_000), [4], [0])
+    assert core.table.I["bots"][K.N_ACT, bob] == 2
+    core.release_idle(core.sources_snapshot(), {0: 8, 1: 9})  # source 1 idle: up to source 0's T0+5000 - 600
+    assert core.table.I["bots"][K.N_ACT, bob] == 2 and len(core.abuf) == 1
+    core.step_actions(beat(0, T0 + 5_000, 8, idle=True), [5], [0])
+    core.release_idle(core.sources_snapshot(), {0: 8, 1: 9})
+    assert core.table.I["bots"][K.N_ACT, bob] == 3 and len(core.abuf) == 0
+
+
+def test_idle_state_is_heard_again_after_a_restore() -> None:
+    """A restored partition keeps its sources' watermarks but not their idle word: it waits for a heartbeat."""
+    core = two_sources()
+    core.step_actions(one_action("bob", T0, "a", 0, T0), [0], [0])
+    core.step_actions(beat(1, T0, 3, idle=True), [1], [0])
+    restored = PartitionCore.restore(1, dict(core.checkpoint()), core.params)
+    assert restored.src_wm == core.src_wm and len(restored.abuf) == 1
+    assert restored.sources_snapshot().candidates() == []
+    restored.step_actions(beat(0, T0, 1, idle=True), [2], [0])
+    restored.step_actions(beat(1, T0, 3, idle=True), [3], [0])
+    assert len(restored.release_idle(restored.sources_snapshot(), {0: 1, 1: 3})) == 1
 
 
 def test_step_actions_applies_once_and_drops_resent_actions() -> None:

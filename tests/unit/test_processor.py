@@ -57,6 +57,24 @@ def test_future_event_is_dead_lettered_and_the_rest_of_its_batch_applied() -> No
     assert out.scores[0][0].counts["late_events"] == 0
 
 
+def test_heartbeats_state_the_position_past_unreadable_messages_and_go_idle_when_quiet() -> None:
+    """A partition whose last message went to the DLQ is still at its end (else it would hold the others'
+    actions back for ever); it says it is idle only after ``idle_after_s`` without events."""
+    p = processor(partitions=2, stream_actions=True)
+    now = time.time()
+    p.process([InMessage(EVENTS, 0, 0, orjson.dumps([ev(1, now - 10)]))])
+    out = p.process([InMessage(EVENTS, 0, 1, b"not json")])
+    assert len(out.dead) == 1
+    beats = p.heartbeats([0], idle_after_s=3_600.0)
+    assert sorted(beats) == [0, 1]  # to every partition
+    (b,) = beats[1]
+    assert (b.source, b.position, b.idle, b.watermark) == (0, 2, False, now - 10)
+    assert all(x.idle for x in p.heartbeats([0], idle_after_s=0.0)[0])
+    # a partition just restored states where its checkpoint left it
+    p.install(1, {})
+    assert p.heartbeats([1], idle_after_s=3_600.0)[0][0].position == 0
+
+
 def test_dashboard_charts_only_metrics_that_exist() -> None:
     dash = json.loads((ROOT / "deploy/grafana/trustream-dashboard.json").read_text())
     exprs = [t["expr"] for panel in dash["panels"] for t in panel["targets"]]
