@@ -1,10 +1,11 @@
 """Checkpoint records of hash tables kept outside the account blocks, cut into segments of slots.
 
-A table is a few arrays whose last axis is the slot. Every write marks its segment dirty; a checkpoint writes
-the dirty segments as ``<name>:<segment>`` records (``.npz`` of each array's slice), and a restore reads them
-back, in any order and from any capacity, for the table to re-insert their entries (slots move when the
-capacity changes). Records of segments past the new table's end are *orphans*: they are overwritten empty at
-the next checkpoint, so no stale layout survives in the log.
+A table is a few arrays whose last axis is the slot, its keys in ``k`` (0: an empty slot). Every write marks its
+segment dirty; a checkpoint writes the dirty segments as ``<name>:<segment>`` records (``.npz`` of each array's
+entries in that segment, empty slots left out: a sparse table costs what it holds, not its capacity), and a
+restore reads them back, in any order and from any capacity, for the table to re-insert their entries (slots
+move when the capacity changes). Records of segments past the new table's end are *orphans*: they are
+overwritten empty at the next checkpoint, so no stale layout survives in the log.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ def npz_arrays(blob: bytes) -> dict[str, np.ndarray]:
 
 def dump_segments(name: str, dirty: np.ndarray, seg_shift: int, arrays: Mapping[str, np.ndarray]
                   ) -> list[tuple[str, bytes]]:
-    """The dirty segments of the table ``arrays`` as checkpoint records; clears ``dirty``."""
+    """The entries in the dirty segments of the table ``arrays`` as checkpoint records; clears ``dirty``."""
     out = []
+    keys = arrays["k"]
     for seg in np.flatnonzero(dirty).tolist():
         lo, hi = seg << seg_shift, (seg + 1) << seg_shift
-        out.append((f"{name}:{seg:06d}", npz_bytes(**{k: v[..., lo:hi] for k, v in arrays.items()})))
+        used = lo + np.flatnonzero(keys[lo:hi] != 0)
+        out.append((f"{name}:{seg:06d}", npz_bytes(**{k: v[..., used] for k, v in arrays.items()})))
     dirty[:] = False
     return out
 

@@ -71,6 +71,7 @@ class WorkerRuntime:
         self.pods = PodStage(settings, self.proc.params.pods, raw_topic(settings.topic("pods")), self.alerts_topic)
         self.pods_task: asyncio.Future[None] | None = None
         self.last_offset: dict[tuple[str, int], int] = {}
+        self._reseeks: dict[tuple[str, int], int] = {}  # the hole each partition was last sought back over
         self.source_topics = {settings.topic("events"), settings.topic("profiles"), settings.topic("actions")}
         self.actions_topic = raw_topic(settings.topic("actions"))
         self.quality_topic = raw_topic(settings.topic("actor-quality"))
@@ -101,7 +102,46 @@ class WorkerRuntime:
         async with self._lock:
             await self._handle(events)
 
+    async def _contiguous(self, events: list[Any]) -> list[Any]:
+        """The events minus those past a hole in their partition's offsets, whose partition is sought back.
+
+        Faust can skip messages across a rebalance: a message fetched before it and delivered after the
+        partition's seek to its committed offset moves Faust's read offset past the re-fetched ones, which it
+        then drops as already read (seen here: a few events of a partition lost for good, and a commit past
+        them). The source topics are plain logs (no transactions, no compaction), so a partition's offsets are
+        contiguous: a message past the next expected one (the last processed + 1, or the committed offset)
+        means some were skipped. Its partition is sought back to the expected offset (and Faust's record of the
+        hole dropped, so no commit passes it), and its later messages in this batch are left unacked; once per
+        hole: the same hole again after that is real (retention deleted the messages).
+        """
+        committed = getattr(self.app.consumer, "_committed_offset", {})
+        nxt: dict[tuple[str, int], int] = {}
+        held_back: set[tuple[str, int]] = set()
+        out = []
+        for e in events:
+            m = e.message
+            key = (m.topic, m.partition)
+            if key in held_back:
+                continue
+            last = self.last_offset.get(key)
+            expected = nxt.get(key, last + 1 if last is not None else committed.get(TP(m.topic, m.partition)))
+            if expected is not None and m.offset > expected and self._reseeks.get(key) != expected:
+                self._reseeks[key] = expected
+                held_back.add(key)
+                metrics.RESEEKS.inc()
+                log.warning("%s[%d]: offset %d arrived where %d was next (messages skipped across a rebalance): "
+                            "seeking back to %d", m.topic, m.partition, m.offset, expected, expected)
+                tp = TP(m.topic, m.partition)
+                getattr(self.app.consumer, "_gap", {}).pop(tp, None)
+                await self.app.consumer.seek(tp, expected)
+                continue
+            nxt[key] = max(nxt.get(key, 0), m.offset + 1)
+            out.append(e)
+        return out
+
     async def _handle(self, events: list[Any]) -> None:
+        if self.stream is not None:
+            events = await self._contiguous(self._keep_owned(events))
         while True:  # a rebalance may revoke (and give back) partitions while we restore others
             events = self._keep_owned(events)
             missing = sorted({e.message.partition for e in events} - self.proc.cores.keys())

@@ -4,7 +4,8 @@ Oracle (after Kafka's and Flink's recovery tests): kill only after a commit has 
 point 40-70% through the stream; afterwards every account's counts, flags (the pod flag included) and score
 equal an uninterrupted run of the same detector code over the same partitions (no lost and no double-counted
 event), the pods equal that run's, and the alerts topic holds exactly the expected account alerts once
-deduplicated by alert_id, and a pod alert for every pod member.
+deduplicated by alert_id, and a pod alert for every pod member. Purchase flags are compared without their
+evidence counts and first time (:data:`TIMING_DEPENDENT` says why).
 """
 
 from __future__ import annotations
@@ -82,9 +83,28 @@ _POD_FIELDS = ("members", "score", "first_ts", "reciprocal_pairs", "directed_pai
                "median_delay_s", "member_stats")
 
 
+#: Flags judged by the categories other accounts have *when the events arrive*: the purchase detector reads the
+#: actor-quality copy, where a bot flag raised mid-stream (on this or another worker, as its actions are released
+#: behind the sources' watermarks) lands at a moment that depends on the run's timing, while the pass below knows
+#: only the profiles' categories. Their evidence counts and the moment they rise are not compared; the flag, its
+#: score, its delivery and the post it names are.
+TIMING_DEPENDENT = ("purchased_engagement", "purchased_followers")
+
+
+def _flag_view(f: dict[str, Any]) -> tuple[Any, ...]:
+    if f["kind"] in TIMING_DEPENDENT:
+        return (f["kind"], f["score"], f["evidence"]["delivery"], f["evidence"]["post_id"])
+    return (f["kind"], f["score"], f["first_ts"], f["evidence"])
+
+
 def _view(rec: dict[str, Any]) -> tuple[Any, ...]:
-    return (rec["authenticity"], rec["counts"], [(f["kind"], f["score"], f["first_ts"], f["evidence"])
-                                                 for f in rec["flags"]])
+    return (rec["authenticity"], rec["counts"], [_flag_view(f) for f in rec["flags"]])
+
+
+def _alert_view(alert_id: str) -> str:
+    """An alert id, without the first time of a timing-dependent flag (``account:kind:first_ts``)."""
+    account, kind, _ = alert_id.rsplit(":", 2)
+    return f"{account}:{kind}" if kind in TIMING_DEPENDENT else alert_id
 
 
 def assert_same_as_uninterrupted(stack: Stack, timeout: float) -> None:
@@ -130,7 +150,8 @@ def assert_same_as_uninterrupted(stack: Stack, timeout: float) -> None:
         assert _view(page[account]) == _view(rec), account
     alerts = [orjson.loads(r.value) for r in stack.read_topic(stack.settings.topic("alerts"))]
     # pod alerts are raised when a member first shows in a pod, which depends on when the graph was searched
-    assert {a["alert_id"] for a in alerts if a["flag"]["kind"] != "pod"} == expected_alerts
+    assert {_alert_view(a["alert_id"]) for a in alerts if a["flag"]["kind"] != "pod"} == {
+        _alert_view(a) for a in expected_alerts}
     assert {a["account_id"] for a in alerts if a["flag"]["kind"] == "pod"} == {
         m for p in expected_pods.values() for m in p["members"]}
 
