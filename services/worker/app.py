@@ -27,7 +27,7 @@ from schemas.actions import encode_actions
 from services import metrics
 from services.settings import Settings
 from services.topics import checkpoint_topic
-from services.worker.checkpoint import read_partition
+from services.worker.checkpoint import committed_offsets, read_partition
 from services.worker.pods import REFRESH_INTERVAL_S, PodStage, encode_pairs
 from services.worker.processor import BatchProcessor, InMessage, Outputs
 from services.worker.quality import QualityFeed
@@ -110,9 +110,11 @@ class WorkerRuntime:
         then drops as already read (seen here: a few events of a partition lost for good, and a commit past
         them). The source topics are plain logs (no transactions, no compaction), so a partition's offsets are
         contiguous: a message past the next expected one (the last processed + 1, or the committed offset)
-        means some were skipped. Its partition is sought back to the expected offset (and Faust's record of the
-        hole dropped, so no commit passes it), and its later messages in this batch are left unacked; once per
-        hole: the same hole again after that is real (retention deleted the messages).
+        means some were skipped (a restored partition expects the group's committed offset, read from the broker
+        when it is restored: the events after it were processed into state the restore discarded). Its partition
+        is sought back to the expected offset (and Faust's record of the hole dropped, so no commit passes it),
+        and its later messages in this batch are left unacked; once per hole: the same hole again after that is
+        real (retention deleted the messages).
         """
         committed = getattr(self.app.consumer, "_committed_offset", {})
         nxt: dict[tuple[str, int], int] = {}
@@ -140,8 +142,6 @@ class WorkerRuntime:
         return out
 
     async def _handle(self, events: list[Any]) -> None:
-        if self.stream is not None:
-            events = await self._contiguous(self._keep_owned(events))
         while True:  # a rebalance may revoke (and give back) partitions while we restore others
             events = self._keep_owned(events)
             missing = sorted({e.message.partition for e in events} - self.proc.cores.keys())
@@ -150,10 +150,18 @@ class WorkerRuntime:
             for p in missing:
                 t0 = time.perf_counter()
                 blobs = await read_partition(self.client_kwargs, self.cp_topic.get_topic_name(), p)
+                if self.stream is not None:
+                    # what the restored state must be replayed from: the first message must not be past it
+                    committed = await committed_offsets(self.client_kwargs, self.settings.app_id,
+                                                        sorted(self.source_topics), p)
+                    for topic, off in committed.items():
+                        self.last_offset[(topic, p)] = off - 1
                 core = self.proc.install(p, blobs)
                 metrics.RESTORES.inc()
                 log.info("partition %d restored: %d accounts, %d checkpoint records, offsets %s, %.2fs",
                          p, len(core.table), len(blobs), core.processed.tolist(), time.perf_counter() - t0)
+        if self.stream is not None:
+            events = await self._contiguous(events)
         msgs = [InMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value)
                 for e in events]
         t0 = time.perf_counter()
