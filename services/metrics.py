@@ -40,7 +40,6 @@ POD_REFRESH_SECONDS = Histogram("trustream_pod_refresh_seconds", "Wall seconds t
 # --- bots and audience ---
 ACTIONS_FORWARDED = Counter("trustream_actions_forwarded_total", "Likes, comments and follows sent to their actors' "
                             "partitions (the actions topic)")
-RESEEKS = Counter("trustream_reseeks_total", "Partitions sought back over a hole in the offsets Faust delivered")
 ACTIONS_BUFFERED = Gauge("trustream_actions_buffered", "Actions waiting for the sources' watermarks", ["partition"])
 AUDIENCE_REFRESHED = Counter("trustream_audience_rescored_total", "Creators re-scored because accounts in their "
                              "audience samples changed category")

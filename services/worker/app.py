@@ -27,7 +27,7 @@ from schemas.actions import encode_actions
 from services import metrics
 from services.settings import Settings
 from services.topics import checkpoint_topic
-from services.worker.checkpoint import committed_offsets, read_partition
+from services.worker.checkpoint import read_partition
 from services.worker.pods import REFRESH_INTERVAL_S, PodStage, encode_pairs
 from services.worker.processor import BatchProcessor, InMessage, Outputs
 from services.worker.quality import QualityFeed
@@ -71,7 +71,6 @@ class WorkerRuntime:
         self.pods = PodStage(settings, self.proc.params.pods, raw_topic(settings.topic("pods")), self.alerts_topic)
         self.pods_task: asyncio.Future[None] | None = None
         self.last_offset: dict[tuple[str, int], int] = {}
-        self._reseeks: dict[tuple[str, int], int] = {}  # the hole each partition was last sought back over
         self.source_topics = {settings.topic("events"), settings.topic("profiles"), settings.topic("actions")}
         self.actions_topic = raw_topic(settings.topic("actions"))
         self.quality_topic = raw_topic(settings.topic("actor-quality"))
@@ -102,45 +101,6 @@ class WorkerRuntime:
         async with self._lock:
             await self._handle(events)
 
-    async def _contiguous(self, events: list[Any]) -> list[Any]:
-        """The events minus those past a hole in their partition's offsets, whose partition is sought back.
-
-        Faust can skip messages across a rebalance: a message fetched before it and delivered after the
-        partition's seek to its committed offset moves Faust's read offset past the re-fetched ones, which it
-        then drops as already read (seen here: a few events of a partition lost for good, and a commit past
-        them). The source topics are plain logs (no transactions, no compaction), so a partition's offsets are
-        contiguous: a message past the next expected one (the last processed + 1, or the committed offset)
-        means some were skipped (a restored partition expects the group's committed offset, read from the broker
-        when it is restored: the events after it were processed into state the restore discarded). Its partition
-        is sought back to the expected offset (and Faust's record of the hole dropped, so no commit passes it),
-        and its later messages in this batch are left unacked; once per hole: the same hole again after that is
-        real (retention deleted the messages).
-        """
-        committed = getattr(self.app.consumer, "_committed_offset", {})
-        nxt: dict[tuple[str, int], int] = {}
-        held_back: set[tuple[str, int]] = set()
-        out = []
-        for e in events:
-            m = e.message
-            key = (m.topic, m.partition)
-            if key in held_back:
-                continue
-            last = self.last_offset.get(key)
-            expected = nxt.get(key, last + 1 if last is not None else committed.get(TP(m.topic, m.partition)))
-            if expected is not None and m.offset > expected and self._reseeks.get(key) != expected:
-                self._reseeks[key] = expected
-                held_back.add(key)
-                metrics.RESEEKS.inc()
-                log.warning("%s[%d]: offset %d arrived where %d was next (messages skipped across a rebalance): "
-                            "seeking back to %d", m.topic, m.partition, m.offset, expected, expected)
-                tp = TP(m.topic, m.partition)
-                getattr(self.app.consumer, "_gap", {}).pop(tp, None)
-                await self.app.consumer.seek(tp, expected)
-                continue
-            nxt[key] = max(nxt.get(key, 0), m.offset + 1)
-            out.append(e)
-        return out
-
     async def _handle(self, events: list[Any]) -> None:
         while True:  # a rebalance may revoke (and give back) partitions while we restore others
             events = self._keep_owned(events)
@@ -150,18 +110,10 @@ class WorkerRuntime:
             for p in missing:
                 t0 = time.perf_counter()
                 blobs = await read_partition(self.client_kwargs, self.cp_topic.get_topic_name(), p)
-                if self.stream is not None:
-                    # what the restored state must be replayed from: the first message must not be past it
-                    committed = await committed_offsets(self.client_kwargs, self.settings.app_id,
-                                                        sorted(self.source_topics), p)
-                    for topic, off in committed.items():
-                        self.last_offset[(topic, p)] = off - 1
                 core = self.proc.install(p, blobs)
                 metrics.RESTORES.inc()
                 log.info("partition %d restored: %d accounts, %d checkpoint records, offsets %s, %.2fs",
                          p, len(core.table), len(blobs), core.processed.tolist(), time.perf_counter() - t0)
-        if self.stream is not None:
-            events = await self._contiguous(events)
         msgs = [InMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value)
                 for e in events]
         t0 = time.perf_counter()

@@ -54,19 +54,3 @@ async def read_partition(client_kwargs: dict[str, Any], topic: str, partition: i
     finally:
         await consumer.stop()
 
-
-async def committed_offsets(client_kwargs: dict[str, Any], group: str, topics: list[str], partition: int
-                            ) -> dict[str, int]:
-    """The group's committed offset of ``partition`` in each of ``topics`` (absent: nothing committed yet), read
-    from the broker (Faust's own copy is empty while a rebalance is under way)."""
-    consumer = AIOKafkaConsumer(**client_kwargs, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        out: dict[str, int] = {}
-        for topic in topics:
-            off = await consumer.committed(TopicPartition(topic, partition))
-            if off is not None and off >= 0:
-                out[topic] = int(off)
-        return out
-    finally:
-        await consumer.stop()

@@ -48,38 +48,3 @@ async def test_agent_batches_events_into_the_core_and_dead_letters_bad_input() -
     await runtime.checkpoint()
     assert not runtime.held
 
-
-@pytest.mark.asyncio
-async def test_a_hole_in_a_partitions_offsets_seeks_back_instead_of_losing_the_skipped_events() -> None:
-    """Faust can deliver a message past ones it then drops (a fetch from before a rebalance): the worker seeks
-    back to the next expected offset and leaves the message unacked, so the skipped events are read again."""
-    settings = Settings(kafka_bootstrap="127.0.0.1:1", partitions=1)
-    app, runtime = create_app(settings)
-    runtime.proc.install(0, {})
-    runtime.quality_feed.ready.set()
-    seeks: list[tuple[int, int]] = []
-
-    async def seek(tp: Any, offset: int) -> None:  # Faust's consumer is not started in its test context
-        seeks.append((tp.partition, offset))
-
-    app.consumer.seek = seek  # type: ignore[method-assign]
-    agent: Any = app.agents["trustream.engagement"]
-
-    def like(i: int) -> bytes:
-        return orjson.dumps([{"event_id": f"e{i}", "kind": "like", "ts": 1_700_000_000.0 + i, "actor_id": f"u{i}",
-                              "target_id": "c"}])
-
-    async with agent.test_context() as ctx:
-        await ctx.put(like(0), key=b"c", partition=0)
-        await ctx.put(like(1), key=b"c", partition=0)
-        ctx.sent_offset = 5  # offsets 2-4 skipped
-        await ctx.put(like(5), key=b"c", partition=0)
-        assert seeks == [(0, 2)]
-        ctx.sent_offset = 2  # read again from the offset sought back to
-        for i in range(2, 7):
-            await ctx.put(like(i), key=b"c", partition=0)
-    core = runtime.proc.cores[0]
-    a = core.table.lookup("c")
-    assert a is not None and core.score(a).counts["likes"] == 7
-    assert [e.message.offset for e in runtime.held[0]] == list(range(7))  # offset 5's first delivery not held
-    assert seeks == [(0, 2)]
