@@ -23,6 +23,7 @@ class EventColumns:
     ts: np.ndarray  # float64 event time, epoch seconds
     target: np.ndarray  # int64 dense id of target_id
     offset: np.ndarray  # int64
+    pos: np.ndarray  # int64 source position (offset << POS_SHIFT | index in the message): partition-level guards
     keep: np.ndarray  # bool
     actor_h: np.ndarray  # uint64 FNV-1a of actor_id
     post_h: np.ndarray  # uint64 FNV-1a of post_id (0: no post)

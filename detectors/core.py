@@ -329,8 +329,8 @@ class PartitionCore:
         engaging = keep & np.isin(kind, _ENGAGEMENT_KINDS)
         # the audience category of each actor as known now (its own partition publishes it: detectors.audience)
         suspicious = (self.quality or self).categories(actor_h) == SUSPICIOUS
-        cols = EventColumns(kind=kind, ts=ts, target=target, offset=off, keep=keep, actor_h=actor_h, post_h=post_h,
-                            suspicious=suspicious, new=self.seen.update(actor_h, pos, ts, engaging),
+        cols = EventColumns(kind=kind, ts=ts, target=target, offset=off, pos=pos, keep=keep, actor_h=actor_h,
+                            post_h=post_h, suspicious=suspicious, new=self.seen.update(actor_h, pos, ts, engaging),
                             generic=(tflags & kb.TEXT_GENERIC) != 0,
                             post_score=self.post_sketch.score(post_h, ts, pos, keep & np.isin(kind, _POST_KINDS)))
         applied = keep & (off > self.table.chunk_off[TOPIC_EVENTS][target >> CHUNK_SHIFT])

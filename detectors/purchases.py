@@ -15,13 +15,15 @@ people who engage anyway. So the detector does not flag a rate, it flags a *comp
   creator's usual audience produced them (:mod:`detectors.kernels.purchases`); a viral post from real accounts
   never is, however large, since its share of such accounts stays the usual one;
 - **drip-feeds** (a lot spread over a day or more: no spike) are the same test on a slow time-weighted window
-  (half-life ``slow_halflife_s``), with stricter counts;
+  (half-life ``slow_halflife_s``), with stricter counts, and a *shift* test (Page's CUSUM for a share
+  ``shift_ratio`` times the usual one, same bound) for drips too thin against a big audience to fill that window
+  in a day;
 - the flags ``purchased_engagement`` (likes and comments, naming the post) and ``purchased_followers`` carry
   reasons in plain words and their evidence: the window, counts and shares, the creator's usual shares, its
   likes-to-comments ratio against its own history, generic comments, the MIDAS-R burst score, and for followers
   the churn (suspicious accounts that unfollowed since).
 
-Memory: 100 float64 + 2 int64 columns per account (816 B); per partition, the post sketch (``rows x width`` x 2
+Memory: 116 float64 + 2 int64 columns per account (944 B); per partition, the post sketch (``rows x width`` x 2
 float64) and the first-seen table (24 B per slot).
 """
 
@@ -67,6 +69,7 @@ class PurchaseParams:
     burst_g: float = 14.0  # P(X >= k) <= e^-14 ~ 8e-7 under the creator's usual share
     slow_min_strong: float = 10.0
     slow_g: float = 14.0  # the same bound as a burst's: the slow window moves slowly, so its tests are few
+    shift_ratio: float = 3.0  # the shift test looks for this many times the usual share of strong engagements
     warm_new_share: float = 0.9  # nothing is tested while this share of the other creators' engagers is first seen
     learn_g: float = 2.0  # low-quality engagements are learned as usual only while the slow window's G is below this
     sketch_rows: int = 4
@@ -85,6 +88,7 @@ class PurchaseParams:
         p[k.P_LEARN_G] = self.learn_g
         p[k.P_FAST_HL], p[k.P_MIN_K_FAST] = self.fast_halflife_s, self.fast_min_strong
         p[k.P_WARM] = self.warm_new_share
+        p[k.P_SHIFT_RATIO] = self.shift_ratio
         return p
 
 
@@ -99,16 +103,17 @@ class PostSketch:
         self.state = np.array([np.nan, 0.0, -1.0])  # tick, t, covered position
         #: the partition's share of first-seen engagers (detectors.kernels.purchases.PS_*)
         self.pstat = k.PSTAT_DEFAULTS.copy()
-        self._saved = -1.0
+        self._saved = (-1.0, -1.0)
 
     def score(self, post_h: np.ndarray, ts: np.ndarray, pos: np.ndarray, use: np.ndarray) -> np.ndarray:
         return midas.cms_score(post_h, ts, pos.astype(np.float64), use, self.cur, self.tot, self.state,  # type: ignore[no-any-return]
                                self.params.tick_s, self.params.decay)
 
     def checkpoint(self) -> list[tuple[str, bytes]]:
-        if self.state[midas.COVERED] == self._saved:
+        saved = (float(self.state[midas.COVERED]), float(self.pstat[k.PS_POS]))
+        if saved == self._saved:
             return []
-        self._saved = float(self.state[midas.COVERED])
+        self._saved = saved
         return [("psketch", npz_bytes(cur=self.cur, tot=self.tot, state=self.state, pstat=self.pstat))]
 
     def restore(self, blobs: Mapping[str, bytes]) -> None:
@@ -119,8 +124,11 @@ class PostSketch:
             return  # resized since: the sketch starts again (bursts of posts are found again within a few ticks)
         self.cur[:], self.tot[:], self.state[:] = x["cur"], x["tot"], x["state"]
         if "pstat" in x:
-            self.pstat[:] = x["pstat"]
-        self._saved = float(self.state[midas.COVERED])
+            n = x["pstat"].shape[0]
+            self.pstat[:n] = x["pstat"]
+            if n <= k.PS_POS:  # written before the counts had a guard of their own: they went with the sketch
+                self.pstat[k.PS_POS] = self.state[midas.COVERED]
+        self._saved = (float(self.state[midas.COVERED]), float(self.pstat[k.PS_POS]))
 
 
 class SeenAccounts:
@@ -175,7 +183,7 @@ class PurchaseDetector:
     """The ``purchases`` block: flags ``purchased_engagement`` and ``purchased_followers`` (see module doc)."""
 
     name: str = "purchases"
-    spec: BlockSpec = BlockSpec("purchases", k.F_DEFAULTS, k.I_DEFAULTS)
+    spec: BlockSpec = BlockSpec("purchases", k.F_DEFAULTS, k.I_DEFAULTS, k.upgrade_f)
     flag_kinds: tuple[str, ...] = ("purchased_engagement", "purchased_followers")
 
     def __init__(self, params: PurchaseParams | None = None) -> None:
@@ -189,10 +197,10 @@ class PurchaseDetector:
     def update(self, batch: EventColumns, table: AccountTable) -> np.ndarray:
         new_flag = np.zeros(table.capacity, dtype=np.int8)
         strong = batch.suspicious & batch.new
-        k.purchase_update(batch.kind, batch.ts, batch.target, batch.offset, batch.keep, strong, batch.suspicious,
-                          batch.new, batch.generic, batch.post_h, batch.post_score, table.F[self.name],
-                          table.I[self.name], table.chunk_off[TOPIC_EVENTS], CHUNK_SHIFT, table.dirty, self._p,
-                          self.pstat, new_flag)
+        k.purchase_update(batch.kind, batch.ts, batch.target, batch.offset, batch.pos, batch.keep, strong,
+                          batch.suspicious, batch.new, batch.generic, batch.post_h, batch.post_score,
+                          table.F[self.name], table.I[self.name], table.chunk_off[TOPIC_EVENTS], CHUNK_SHIFT,
+                          table.dirty, self._p, self.pstat, new_flag)
         return new_flag
 
     def update_profiles(self, batch: ProfileColumns, table: AccountTable) -> None:
@@ -227,6 +235,9 @@ class PurchaseDetector:
             head = (f"{_pct(obs / max(n, 1.0))} of {n:,.0f} {what}{where} within {duration(end - start)} from "
                     f"{_utc(start)} came from {who}; usual share {_pct(usual)} ({obs:,.0f} where {mu:.1f} were "
                     f"expected)")
+        elif f[k.E_CLASS] == k.CLASS_SHIFT:
+            head = (f"a lasting shift: {obs:,.0f} of the {n:,.0f} {what} from {_utc(start)} to {_utc(end)} came from "
+                    f"{who}; usual share {_pct(usual)} ({mu:.1f} expected)")
         else:
             hl = duration(self.params.slow_halflife_s)
             head = (f"a steady drip: about {obs:,.0f} of the last {n:,.0f} {what} (time-weighted, half-life {hl}, to "
@@ -252,6 +263,7 @@ class PurchaseDetector:
                            "followers do")
         evidence: dict[str, object] = {
             "delivery": "burst" if burst else "drip",
+            "test": "burst" if burst else "shift" if f[k.E_CLASS] == k.CLASS_SHIFT else "slow_window",
             "window_start": round(start, 3), "window_end": round(end, 3), "events": round(n, 1),
             "low_quality": round(obs, 1), "expected": round(mu, 3), "share": round(obs / max(n, 1.0), 4),
             "usual_share": round(usual, 5), "likes": round(likes, 1), "comments": round(comments, 1),

@@ -10,7 +10,7 @@ a restart skips what a restored chunk already reflects (see :mod:`services.worke
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +32,9 @@ class BlockSpec:
     name: str
     f_defaults: np.ndarray  # float64, one default per float column
     i_defaults: np.ndarray  # int64, one default per int column
+    #: maps the float columns of a checkpoint written with an older layout to this one (None: not convertible,
+    #: the block keeps its defaults)
+    upgrade_f: Callable[[np.ndarray], np.ndarray | None] | None = None
 
 
 class AccountTable:
@@ -156,6 +159,8 @@ class AccountTable:
             for name, spec in self.specs.items():
                 f, i = data.get(f"F.{name}"), data.get(f"I.{name}")
                 # a block added after the checkpoint was written keeps its defaults
+                if f is not None and f.shape[0] != spec.f_defaults.size and spec.upgrade_f is not None:
+                    f = spec.upgrade_f(f)
                 if f is not None and f.shape[0] == spec.f_defaults.size:
                     self.F[name][:, lo : lo + n] = f
                 if i is not None and i.shape[0] == spec.i_defaults.size:

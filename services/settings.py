@@ -85,7 +85,8 @@ class Settings(BaseSettings):
     purchase_burst_g: float = Field(
         default=14.0, gt=0, description="Poisson log-likelihood ratio a burst's new fake engagers must reach "
                                         "(false-positive bound e^-G per test)")
-    purchase_slow_g: float = Field(default=14.0, gt=0, description="the same for a drip-feed's slow window")
+    purchase_slow_g: float = Field(default=14.0, gt=0,
+                                   description="the same for a drip-feed's slow window and shift test")
     purchase_slow_halflife_s: float = Field(default=12 * 3_600.0, gt=0, description="drip-feed window half-life")
     purchase_seen_capacity: int = Field(
         default=1 << 19, ge=1 << 13, description="accounts remembered per partition as seen engaging (24 B each)")

@@ -22,9 +22,15 @@ Two channels per creator, each a block of ``NC`` float columns at ``ENG`` (likes
    that engaged before are composition evidence, not a rule: bots roam over every creator's posts (the bot
    detector flags them, and the audience score counts them), and a quiet creator's posts can hold more of them
    than of its people;
-5. learns the baseline from the event unless the window it is in looks anomalous (``G >= P_G* / 2``), and its
-   low-quality counts only while the slow window holds no more of them than usual (``G < P_LEARN_G``): a detector
-   must not learn from what it flags, nor from a drip while it builds up.
+5. learns the baseline from the event unless the window it is in looks anomalous (``G >= P_G* / 2``, the shift
+   test's statistic included), and its low-quality counts only while the slow window holds no more of them than
+   usual and the shift test's statistic before the event is below ``P_LEARN_G``: a detector must not learn from
+   what it flags, nor from a drip while it builds up.
+
+The *shift* test is Page's CUSUM of the log-likelihood ratio of a strong share ``P_SHIFT_RATIO`` times the usual
+one (``+ln rho`` per strong engagement, ``-(rho - 1) usual`` per engagement, floored at 0): it passes at ``P_G_SLOW``
+with at least ``P_MIN_K_SLOW`` strong engagements in its run, and names the run (its start, counts and expected
+count) as evidence. It catches drips too thin against a big audience to fill the slow window within a day.
 
 A test that passes raises or strengthens the channel's flag: its score is ``min(1, G / (2 P_G*))`` (0.5 at the
 threshold), its evidence the window that gave the strongest score. Unfollows by suspicious accounts after a
@@ -56,29 +62,48 @@ CH_UNF = 45  # unfollows by suspicious accounts since the flag (FOL channel)
 E_SCORE = 46  # score of the evidence's window
 FN, FK = 47, 48  # fast window (half-life P_FAST_HL): events, strong ones
 SW = 49  # slow window: first-seen engagers
-NC = 50
+# shift test (Page's CUSUM): statistic; its run's start, events, strong ones, expected strong ones, likes, comments,
+# generic comments
+CU, CU_T0, CU_N, CU_K, CU_MU, CU_L, CU_C, CU_G = range(50, 58)
+NC = 58
 ENG, FOL = 0, NC
 N_F = 2 * NC
 _CH_DEFAULTS = np.zeros(NC)
 _CH_DEFAULTS[LAST] = -np.inf
-_CH_DEFAULTS[[M_TICK, M_T0, B_START, FIRST, FLAST, E_START, E_END]] = np.nan
+_CH_DEFAULTS[[M_TICK, M_T0, B_START, FIRST, FLAST, E_START, E_END, CU_T0]] = np.nan
 _CH_DEFAULTS[B_UNTIL] = -np.inf
 F_DEFAULTS = np.concatenate([_CH_DEFAULTS, _CH_DEFAULTS])
+#: columns per channel before the shift test (checkpoints of that layout are upgraded by :func:`upgrade_f`)
+NC_V1 = 50
+
+
+def upgrade_f(old: np.ndarray) -> np.ndarray | None:
+    """Float columns of a checkpoint written before the shift test, in this layout (the test starts afresh)."""
+    if old.shape[0] != 2 * NC_V1:
+        return None
+    new = np.repeat(F_DEFAULTS.reshape(-1, 1), old.shape[1], axis=1)
+    new[ENG : ENG + NC_V1] = old[:NC_V1]
+    new[FOL : FOL + NC_V1] = old[NC_V1:]
+    return new
+
+
 # int columns: the post of the flag's evidence (hash; 0: none), per channel
 E_POST_ENG, E_POST_FOL = 0, 1
 N_I = 2
 I_DEFAULTS = np.zeros(N_I, dtype=np.int64)
-CLASS_BURST, CLASS_DRIP = 0.0, 1.0
+CLASS_BURST, CLASS_DRIP, CLASS_SHIFT = 0.0, 1.0, 2.0
 #: partition state (``pstat``): time-weighted engagements and first-seen ones of every creator (half-life
-#: P_SLOW_HL), and the time they were decayed to
-PS_N, PS_NEW, PS_LAST = 0, 1, 2
-PSTAT_DEFAULTS = np.array([0.0, 0.0, -np.inf])
+#: P_SLOW_HL), the time they were decayed to, and the source position of the last event they count (their replay
+#: guard: they are checkpointed in a record of their own, apart from the creators' chunks)
+PS_N, PS_NEW, PS_LAST, PS_POS = 0, 1, 2, 3
+PSTAT_DEFAULTS = np.array([0.0, 0.0, -np.inf, -1.0])
 RULE_STRONG = 0.0  # the only rule so far: new suspicious accounts (E_RULE keeps room for more)
 
 # params vector
 (P_SLOW_HL, P_BASE_HL, P_TICK, P_DECAY, P_CHI2, P_BURST_MIN, P_HOLD, P_PRIOR_N, P_PRIOR_STRONG, P_PRIOR_SUSP,
- P_MIN_K_BURST, P_G_BURST, P_MIN_K_SLOW, P_G_SLOW, P_LEARN_G, P_FAST_HL, P_MIN_K_FAST, P_WARM) = range(18)
-N_P = 18
+ P_MIN_K_BURST, P_G_BURST, P_MIN_K_SLOW, P_G_SLOW, P_LEARN_G, P_FAST_HL, P_MIN_K_FAST, P_WARM, P_SHIFT_RATIO
+ ) = range(19)
+N_P = 19
 
 
 @njit(**NJIT_OPTIONS)
@@ -127,13 +152,15 @@ def _raise(F: np.ndarray, I: np.ndarray, a: int, b: int, ipost: int, ratio: floa
 
 
 @njit(**NJIT_OPTIONS)
-def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: np.ndarray, keep: np.ndarray,
+def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: np.ndarray, pos: np.ndarray,
+                    keep: np.ndarray,
                     strong: np.ndarray, susp: np.ndarray, new: np.ndarray, generic: np.ndarray, post_h: np.ndarray,
                     post_score: np.ndarray, F: np.ndarray, I: np.ndarray, chunk_off: np.ndarray, chunk_shift: int,
                     dirty: np.ndarray, p: np.ndarray, pstat: np.ndarray, new_flag: np.ndarray) -> int:
     """Apply a batch in order (see the module doc); ``new_flag[a]`` gets bit 1 (engagement) or 2 (followers) when
     that flag first appears on ``a``. Updates already covered by a restored chunk (``offset <= chunk_off``) are
-    skipped. Returns the number of events applied."""
+    skipped, and so are the partition's counts (``pstat``) of events at or below their own covered position
+    (``pos <= pstat[PS_POS]``). Returns the number of events applied."""
     applied = 0
     ln2 = math.log(2.0)
     for i in range(kind.shape[0]):
@@ -142,11 +169,23 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
         k = kind[i]
         if k > UNFOLLOW:
             continue
+        t = ts[i]
+        # the partition's share of first-seen engagers (time-weighted like the slow window): while nearly all are
+        # new (a stream's first hours), being new means nothing, and nothing is tested or learned as low quality
+        if k != UNFOLLOW and pos[i] > pstat[PS_POS]:
+            if t > pstat[PS_LAST]:
+                if pstat[PS_LAST] > -np.inf:
+                    fp = math.exp(-ln2 * (t - pstat[PS_LAST]) / p[P_SLOW_HL])
+                    pstat[PS_N] *= fp
+                    pstat[PS_NEW] *= fp
+                pstat[PS_LAST] = t
+            pstat[PS_N] += 1.0
+            pstat[PS_NEW] += 1.0 if new[i] else 0.0
+            pstat[PS_POS] = pos[i]
         a = acct[i]
         if not claim(a, offset[i], chunk_off, chunk_shift, dirty):
             continue
         applied += 1
-        t = ts[i]
         if k == UNFOLLOW:
             if susp[i] and not math.isnan(F[FOL + FIRST, a]) and t >= F[FOL + FIRST, a]:
                 F[FOL + CH_UNF, a] += 1.0
@@ -166,17 +205,7 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
                 F[b + FK, a] *= ff
                 F[b + SW, a] *= fs
             F[b + LAST, a] = t
-        # the partition's share of first-seen engagers (time-weighted like the slow window): while nearly all are
-        # new (a stream's first hours), being new means nothing, and nothing is tested or learned as low quality
-        if t > pstat[PS_LAST]:
-            if pstat[PS_LAST] > -np.inf:
-                fp = math.exp(-ln2 * (t - pstat[PS_LAST]) / p[P_SLOW_HL])
-                pstat[PS_N] *= fp
-                pstat[PS_NEW] *= fp
-            pstat[PS_LAST] = t
         is_new = 1.0 if new[i] else 0.0
-        pstat[PS_N] += 1.0
-        pstat[PS_NEW] += is_new
         F[b + SW, a] += is_new
         # the share among the *other* creators' engagers (the partition's window less this creator's: they decay
         # alike), so that a burst of new accounts on a quiet partition does not hide itself
@@ -222,6 +251,26 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
         r_slow, rule_s, obs_s, mu_s = 0.0, RULE_STRONG, 0.0, 0.0
         if warm:
             r_slow, rule_s, obs_s, mu_s = _test(F[b + SN, a], F[b + SK, a], usual_k, p[P_MIN_K_SLOW], p[P_G_SLOW])
+        # the shift test: Page's CUSUM of the log-likelihood ratio of a strong share P_SHIFT_RATIO times the usual
+        # one, for drips too slow against a big audience to stand out in the slow window. exp(CU) is a
+        # supermartingale while the usual share holds, so a run reaches P_G_SLOW with probability <= exp(-P_G_SLOW)
+        cu_r, r_shift, cu_before = 0.0, 0.0, F[b + CU, a]
+        if warm:
+            rho = p[P_SHIFT_RATIO]
+            if F[b + CU, a] <= 0.0:  # a new run
+                F[b + CU_T0, a] = t
+                for c in range(CU_N, CU_G + 1):
+                    F[b + c, a] = 0.0
+            F[b + CU, a] = max(0.0, F[b + CU, a] + st * math.log(rho) - (rho - 1.0) * usual_k)
+            F[b + CU_N, a] += 1.0
+            F[b + CU_K, a] += st
+            F[b + CU_MU, a] += usual_k
+            F[b + CU_L, a] += is_like
+            F[b + CU_C, a] += is_comment
+            F[b + CU_G, a] += is_generic
+            cu_r = F[b + CU, a] / p[P_G_SLOW]
+            if F[b + CU_K, a] >= p[P_MIN_K_SLOW]:
+                r_shift = cu_r
         r_burst, rule_b, obs_b, mu_b = 0.0, RULE_STRONG, 0.0, 0.0
         if in_burst and warm:
             # the whole burst, and its last minutes (a delivery that starts inside a long organic burst)
@@ -240,16 +289,21 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
             fresh = _raise(F, I, a, b, ipost, r_slow, CLASS_DRIP, rule_s, obs_s, mu_s, F[b + SN, a],
                            usual_k if rule_s == RULE_STRONG else usual_s, t - p[P_SLOW_HL] / ln2, t,
                            F[b + SL, a], F[b + SC, a], F[b + SG, a], 0.0, post)
+        elif r_shift >= 1.0:
+            fresh = _raise(F, I, a, b, ipost, r_shift, CLASS_SHIFT, RULE_STRONG, F[b + CU_K, a], F[b + CU_MU, a],
+                           F[b + CU_N, a], F[b + CU_MU, a] / F[b + CU_N, a], F[b + CU_T0, a], t, F[b + CU_L, a],
+                           F[b + CU_C, a], F[b + CU_G, a], 0.0, post)
         if fresh:
             new_flag[a] |= 2 if b == FOL else 1
-        if r_slow < 0.5 and r_burst < 0.5:  # learn only from windows that do not look anomalous
+        if r_slow < 0.5 and r_burst < 0.5 and cu_r < 0.5:  # learn only from windows that do not look anomalous
             F[b + BN, a] += 1.0
             F[b + HL, a] += is_like
             F[b + HC, a] += is_comment
             F[b + HG, a] += is_generic
             # low-quality engagements are learned only while the windows hold no more of them than usual: a drip
-            # that raised the usual share as fast as the window's would never stand out
-            if warm and poisson_g(F[b + SK, a], F[b + SN, a] * usual_k) < p[P_LEARN_G]:
+            # that raised the usual share as fast as the window's would never stand out; nor while the shift test's
+            # run holds that much evidence (two strong engagements closer than the usual share explains)
+            if warm and poisson_g(F[b + SK, a], F[b + SN, a] * usual_k) < p[P_LEARN_G] and cu_before < p[P_LEARN_G]:
                 F[b + BK, a] += st
             if poisson_g(F[b + SS, a], F[b + SN, a] * usual_s) < p[P_LEARN_G]:
                 F[b + BS, a] += su

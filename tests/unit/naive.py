@@ -860,6 +860,7 @@ class PParams:
     fast_hl: float
     min_k_fast: float
     warm: float
+    shift_ratio: float
 
 
 def poisson_g(k: float, mu: float) -> float:
@@ -880,6 +881,10 @@ class PChannel:
     burst_start: float = math.nan
     burst_until: float = -math.inf
     burst: dict[str, float] = field(default_factory=lambda: dict.fromkeys("max n k s new l c g".split(), 0.0))
+    # shift test: Page's CUSUM and the counts of its current run
+    cusum: float = 0.0
+    run_start: float = math.nan
+    run: dict[str, float] = field(default_factory=lambda: dict.fromkeys("n k mu l c g".split(), 0.0))
     # flag
     score: float = 0.0
     first: float = math.nan
@@ -962,6 +967,18 @@ class NaivePurchases:
             return (poisson_g(k, mu) if k >= min_k else 0.0) / g_min, k, mu
 
         r_slow, obs_s, mu_s = test(ch.slow["n"], ch.slow["k"], p.min_k_slow, p.g_slow) if warm else (0.0, 0.0, 0.0)
+        cu_r = r_shift = 0.0
+        cu_before = ch.cusum
+        if warm:
+            if ch.cusum <= 0:
+                ch.run_start = t
+                ch.run = dict.fromkeys(ch.run, 0.0)
+            step = st * math.log(p.shift_ratio) - (p.shift_ratio - 1.0) * usual_k
+            ch.cusum = max(0.0, ch.cusum + step)
+            for key, v in (("n", 1.0), ("k", st), ("mu", usual_k), ("l", like), ("c", comment), ("g", generic)):
+                ch.run[key] += v
+            cu_r = ch.cusum / p.g_slow
+            r_shift = cu_r if ch.run["k"] >= p.min_k_slow else 0.0
         r_burst, obs_b, mu_b = 0.0, 0.0, 0.0
         if in_burst and warm:
             r_burst, obs_b, mu_b = test(ch.burst["n"], ch.burst["k"], p.min_k_burst, p.g_burst)
@@ -973,12 +990,16 @@ class NaivePurchases:
         elif r_slow >= 1.0:
             self._raise(ch, e.account, c, r_slow, 1.0, obs_s, mu_s, ch.slow["n"], usual_k,
                         t - p.slow_hl / math.log(2.0), t, ch.slow["l"], ch.slow["c"], ch.slow["g"], 0.0, post)
-        if r_slow < 0.5 and r_burst < 0.5:
+        elif r_shift >= 1.0:
+            r = ch.run
+            self._raise(ch, e.account, c, r_shift, 2.0, r["k"], r["mu"], r["n"], r["mu"] / r["n"], ch.run_start, t,
+                        r["l"], r["c"], r["g"], 0.0, post)
+        if r_slow < 0.5 and r_burst < 0.5 and cu_r < 0.5:
             ch.base["n"] += 1
             ch.base["l"] += like
             ch.base["c"] += comment
             ch.base["g"] += generic
-            if warm and poisson_g(ch.slow["k"], ch.slow["n"] * usual_k) < p.learn_g:
+            if warm and poisson_g(ch.slow["k"], ch.slow["n"] * usual_k) < p.learn_g and cu_before < p.learn_g:
                 ch.base["k"] += st
             if poisson_g(ch.slow["s"], ch.slow["n"] * usual_s) < p.learn_g:
                 ch.base["s"] += su

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from detectors.core import CoreParams, PartitionCore
 from detectors.engagement import RateParams
 from detectors.kernels import engagement as k
+from detectors.kernels.purchases import PS_N, PS_POS
 from detectors.scoring import WEIGHTS
 from detectors.state import CHUNK
 from schemas.wire import EngagementEvent, ProfileSnapshot, ScoreRecord
@@ -161,6 +162,8 @@ def assert_same_state(got: PartitionCore, want: PartitionCore, *, offsets: bool 
     assert g == w
     if offsets:
         assert got.processed.tolist() == want.processed.tolist()
+    # the partition's counts behind every creator's test (checkpointed apart from the chunks, with their own guard)
+    np.testing.assert_array_equal(got.purchases.pstat[:PS_POS], want.purchases.pstat[:PS_POS])
 
 
 def assert_same_dedup(got: PartitionCore, want: PartitionCore) -> None:
@@ -310,6 +313,17 @@ def test_restore_of_empty_dict_is_an_empty_core() -> None:
     assert core.checkpoint() == []
     msgs = make_stream(1)
     assert_same_state(run(msgs, core=core), run(msgs, core=PartitionCore(3, SMALL)))
+
+
+def test_checkpoint_of_follows_only_keeps_the_partition_counts() -> None:
+    """Follows move the partition's counts of first-seen engagers but not the post sketch: the counts are
+    checkpointed all the same (they once went only when the sketch moved, and a restart reset them)."""
+    core = PartitionCore(0, SMALL)
+    follows = [ev(f"e{i}", "follow", T0 + i, f"acct-{i % 3}", actor=f"fan-{i}") for i in range(20)]
+    step(core, [Msg(EVENTS, 0, tuple(follows))])
+    assert core.purchases.pstat[PS_N] > 0
+    restored = PartitionCore.restore(0, latest(core.checkpoint()), SMALL)
+    np.testing.assert_array_equal(restored.purchases.pstat, core.purchases.pstat)
 
 
 def test_checkpoint_round_trip() -> None:

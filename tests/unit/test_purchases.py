@@ -15,7 +15,7 @@ from detectors.core import CoreParams, PartitionCore
 from detectors.kernels import midas
 from detectors.kernels import purchases as k
 from detectors.kernels import seen as ks
-from detectors.purchases import PurchaseParams, SeenAccounts
+from detectors.purchases import PurchaseDetector, PurchaseParams, SeenAccounts
 from detectors.state import CHUNK_SHIFT
 from schemas.wire import EngagementEvent, ProfileSnapshot
 from tests.unit import naive
@@ -186,7 +186,8 @@ def _ref_params(p: PurchaseParams) -> naive.PParams:
     return naive.PParams(p.slow_halflife_s, p.baseline_halflife_s, p.tick_s, p.decay, p.burst_chi2,
                          p.burst_min_events, p.burst_hold_s, p.prior_events, p.prior_strong_share,
                          p.prior_suspicious_share, p.burst_min_strong, p.burst_g, p.slow_min_strong, p.slow_g,
-                         p.learn_g, p.fast_halflife_s, p.fast_min_strong, p.warm_new_share)
+                         p.learn_g, p.fast_halflife_s, p.fast_min_strong, p.warm_new_share,
+                         p.shift_ratio)
 
 
 def _stream(seed: int, n: int = 1_500) -> list[naive.PEvent]:
@@ -216,7 +217,8 @@ def _run_kernel(events: list[naive.PEvent], p: PurchaseParams) -> tuple[np.ndarr
     new_flag = np.zeros(8, dtype=np.int8)
     pstat = k.PSTAT_DEFAULTS.copy()
     k.purchase_update(kind, np.array([e.ts for e in events]), np.array([e.account for e in events]),
-                      np.arange(n, dtype=np.int64), np.ones(n, bool), np.array([e.strong for e in events]),
+                      np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64), np.ones(n, bool),
+                      np.array([e.strong for e in events]),
                       np.array([e.susp for e in events]), np.array([e.new for e in events]),
                       np.array([e.generic for e in events]), np.array([e.post for e in events], dtype=np.uint64),
                       np.array([e.post_score for e in events]), F, ints, np.full(1, -1, np.int64), CHUNK_SHIFT,
@@ -238,6 +240,8 @@ def test_purchase_kernel_matches_reference(seed: int) -> None:
         f = F[b : b + k.NC, a]
         assert f[k.SN] == pytest.approx(ch.slow["n"], rel=1e-9) and f[k.BK] == pytest.approx(ch.base["k"], abs=1e-9)
         assert f[k.B_N] == ch.burst["n"] and f[k.B_K] == ch.burst["k"]
+        assert f[k.CU] == pytest.approx(ch.cusum, rel=1e-9, abs=1e-12) and f[k.CU_N] == ch.run["n"]
+        assert f[k.CU_K] == ch.run["k"] and f[k.CU_MU] == pytest.approx(ch.run["mu"], rel=1e-9)
         if math.isnan(ch.first):
             assert math.isnan(f[k.FIRST])
             continue
@@ -260,6 +264,72 @@ def test_reference_stream_raises_flags() -> None:
     """The streams above exercise the flags (a comparison of two silent runs would prove nothing)."""
     raised = sum(len(naive_run(seed).raised) for seed in range(10))
     assert raised >= 10
+
+
+def _thin_drip(seed: int, drip_per_h: float) -> tuple[list[naive.PEvent], float]:
+    """A big creator (0: 60 engagements an hour) and a smaller one (1: 20 an hour) whose engagers are new to the
+    partition 20% of the time and look fake 3% of the time, and a drip of strong engagements on creator 0
+    (``drip_per_h``) from day 3 on: too thin against its audience to stand out in a 12 h window."""
+    rng = np.random.default_rng(seed)
+    hours, start = 24 * 5, T0 + 3 * 86_400
+    parts = []
+    for creator, rate in ((0, 60), (1, 20)):
+        n = rng.poisson(rate * hours)
+        new = rng.random(n) < 0.2
+        susp = rng.random(n) < 0.03
+        parts.append((T0 + rng.uniform(0, hours * 3_600, n), np.full(n, creator), new, susp))
+    m = rng.poisson(drip_per_h * (hours - 72))
+    parts.append((start + rng.uniform(0, (hours - 72) * 3_600, m), np.zeros(m, int), np.ones(m, bool),
+                  np.ones(m, bool)))
+    ts, who, new, susp = (np.concatenate(x) for x in zip(*parts, strict=True))
+    return [naive.PEvent(naive.LIKE, float(ts[i]), int(who[i]), bool(new[i] and susp[i]), bool(susp[i]),
+                         bool(new[i]), False, 7 + int(who[i]), 0.0) for i in np.argsort(ts, kind="stable")], start
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_thin_drip_against_a_big_audience_is_caught_by_the_shift_test_within_a_day(seed: int) -> None:
+    events, start = _thin_drip(seed, drip_per_h=1.5)
+    p = PurchaseParams()
+    F, _, new_flag = _run_kernel(events, p)
+    f = F[k.ENG : k.ENG + k.NC, 0]
+    assert new_flag[0] & 1 and f[k.E_CLASS] in (k.CLASS_DRIP, k.CLASS_SHIFT)
+    assert start < f[k.FIRST] < start + 86_400
+    # the shift test passes within the day on its own (whichever test raised the flag first)
+    F, _, _ = _run_kernel([e for e in events if e.ts < start + 86_400], p)
+    f = F[k.ENG : k.ENG + k.NC, 0]
+    assert f[k.CU] >= p.slow_g and f[k.CU_K] >= p.slow_min_strong
+    assert f[k.CU_T0] >= start - 6 * 3_600  # its run began near the drip, not days before
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_same_audience_without_a_drip_raises_nothing(seed: int) -> None:
+    events, _ = _thin_drip(seed, drip_per_h=0.0)
+    F, _, new_flag = _run_kernel(events, PurchaseParams())
+    assert not new_flag[:2].any() and np.isnan(F[k.ENG + k.FIRST, :2]).all()
+    assert (F[k.ENG + k.CU, :2] < 0.5 * PurchaseParams().slow_g).all()
+
+
+def test_a_shift_flag_reads_as_a_lasting_shift_with_its_run() -> None:
+    f = k.F_DEFAULTS[k.ENG : k.ENG + k.NC].copy()
+    f[[k.FIRST, k.FLAST, k.SCORE, k.E_CLASS]] = T0 + 86_400, T0 + 86_400, 0.6, k.CLASS_SHIFT
+    f[[k.E_N, k.E_K, k.E_MU, k.E_USUAL, k.E_START, k.E_END]] = 1_899, 73, 17.1, 0.009, T0, T0 + 86_400
+    flag = PurchaseDetector()._flag("purchased_engagement", f, "c1:p2")
+    assert flag.reasons[0] == ("a lasting shift: 73 of the 1,899 likes and comments from 2023-11-14 22:13 UTC to "
+                               "2023-11-15 22:13 UTC came from accounts never seen engaging before whose profiles "
+                               "look fake or that are scored as bots; usual share 0.9% (17.1 expected)")
+    assert flag.evidence["test"] == "shift" and flag.evidence["delivery"] == "drip"
+
+
+def test_a_checkpoint_of_the_layout_before_the_shift_test_is_upgraded() -> None:
+    events, _ = _thin_drip(0, drip_per_h=1.5)
+    F, _, _ = _run_kernel(events, PurchaseParams())
+    old = np.concatenate([F[k.ENG : k.ENG + k.NC_V1], F[k.FOL : k.FOL + k.NC_V1]])
+    up = k.upgrade_f(old)
+    assert up is not None and up.shape == F.shape
+    for b in (k.ENG, k.FOL):
+        np.testing.assert_array_equal(up[b : b + k.NC_V1], F[b : b + k.NC_V1])
+        assert (up[b + k.CU] == 0).all() and np.isnan(up[b + k.CU_T0]).all()
+    assert k.upgrade_f(F) is None
 
 
 def naive_run(seed: int) -> naive.NaivePurchases:
