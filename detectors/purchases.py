@@ -23,7 +23,7 @@ people who engage anyway. So the detector does not flag a rate, it flags a *comp
   likes-to-comments ratio against its own history, generic comments, the MIDAS-R burst score, and for followers
   the churn (suspicious accounts that unfollowed since).
 
-Memory: 116 float64 + 2 int64 columns per account (944 B); per partition, the post sketch (``rows x width`` x 2
+Memory: 134 float64 + 2 int64 columns per account (1,088 B); per partition, the post sketch (``rows x width`` x 2
 float64) and the first-seen table (24 B per slot).
 """
 
@@ -69,6 +69,7 @@ class PurchaseParams:
     burst_g: float = 14.0  # P(X >= k) <= e^-14 ~ 8e-7 under the creator's usual share
     slow_min_strong: float = 10.0
     slow_g: float = 14.0  # the same bound as a burst's: the slow window moves slowly, so its tests are few
+    scan_g: float = 10.0  # the scan test's bound e^-G per strong engagement (~1 in 100-500 events: e^-14.6..-16.2)
     shift_ratio: float = 3.0  # the shift test looks for this many times the usual share of strong engagements
     warm_new_share: float = 0.9  # nothing is tested while this share of the other creators' engagers is first seen
     learn_g: float = 2.0  # low-quality engagements are learned as usual only while the slow window's G is below this
@@ -89,6 +90,7 @@ class PurchaseParams:
         p[k.P_FAST_HL], p[k.P_MIN_K_FAST] = self.fast_halflife_s, self.fast_min_strong
         p[k.P_WARM] = self.warm_new_share
         p[k.P_SHIFT_RATIO] = self.shift_ratio
+        p[k.P_G_SCAN] = self.scan_g
         return p
 
 

@@ -27,6 +27,11 @@ Two channels per creator, each a block of ``NC`` float columns at ``ENG`` (likes
    usual and the shift test's statistic before the event is below ``P_LEARN_G``: a detector must not learn from
    what it flags, nor from a drip while it builds up.
 
+The *scan* test, at each strong engagement inside a burst, asks within how many engagements the last
+``SCAN_K`` strong ones came: ``SCAN_K - 1`` after the oldest of them where ``n * usual`` were expected, at
+``G >= P_G_SCAN`` (a bound per strong engagement; these are a small share of all events, so the bound per event is
+tighter than the windows'). It flags a slow delivery after its first few accounts, before the windows fill.
+
 The *shift* test is Page's CUSUM of the log-likelihood ratio of a strong share ``P_SHIFT_RATIO`` times the usual
 one (``+ln rho`` per strong engagement, ``-(rho - 1) usual`` per engagement, floored at 0): it passes at ``P_G_SLOW``
 with at least ``P_MIN_K_SLOW`` strong engagements in its run, and names the run (its start, counts and expected
@@ -65,13 +70,18 @@ SW = 49  # slow window: first-seen engagers
 # shift test (Page's CUSUM): statistic; its run's start, events, strong ones, expected strong ones, likes, comments,
 # generic comments
 CU, CU_T0, CU_N, CU_K, CU_MU, CU_L, CU_C, CU_G = range(50, 58)
-NC = 58
+# scan test: the channel's engagements so far, and the times and counts at its last SCAN_K strong ones (newest first)
+SCAN_K = 4
+CNT = 58
+RT0, RC0 = 59, 59 + SCAN_K
+NC = 59 + 2 * SCAN_K
 ENG, FOL = 0, NC
 N_F = 2 * NC
 _CH_DEFAULTS = np.zeros(NC)
 _CH_DEFAULTS[LAST] = -np.inf
 _CH_DEFAULTS[[M_TICK, M_T0, B_START, FIRST, FLAST, E_START, E_END, CU_T0]] = np.nan
 _CH_DEFAULTS[B_UNTIL] = -np.inf
+_CH_DEFAULTS[RT0 : RC0 + SCAN_K] = np.nan
 F_DEFAULTS = np.concatenate([_CH_DEFAULTS, _CH_DEFAULTS])
 #: columns per channel before the shift test (checkpoints of that layout are upgraded by :func:`upgrade_f`)
 NC_V1 = 50
@@ -101,9 +111,9 @@ RULE_STRONG = 0.0  # the only rule so far: new suspicious accounts (E_RULE keeps
 
 # params vector
 (P_SLOW_HL, P_BASE_HL, P_TICK, P_DECAY, P_CHI2, P_BURST_MIN, P_HOLD, P_PRIOR_N, P_PRIOR_STRONG, P_PRIOR_SUSP,
- P_MIN_K_BURST, P_G_BURST, P_MIN_K_SLOW, P_G_SLOW, P_LEARN_G, P_FAST_HL, P_MIN_K_FAST, P_WARM, P_SHIFT_RATIO
- ) = range(19)
-N_P = 19
+ P_MIN_K_BURST, P_G_BURST, P_MIN_K_SLOW, P_G_SLOW, P_LEARN_G, P_FAST_HL, P_MIN_K_FAST, P_WARM, P_SHIFT_RATIO,
+ P_G_SCAN) = range(20)
+N_P = 20
 
 
 @njit(**NJIT_OPTIONS)
@@ -271,17 +281,35 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
             cu_r = F[b + CU, a] / p[P_G_SLOW]
             if F[b + CU_K, a] >= p[P_MIN_K_SLOW]:
                 r_shift = cu_r
+        # the scan test's memory: the channel's count of engagements, and that count at its last strong ones
+        F[b + CNT, a] += 1.0
+        if st > 0.0:
+            for j in range(SCAN_K - 1, 0, -1):
+                F[b + RT0 + j, a], F[b + RC0 + j, a] = F[b + RT0 + j - 1, a], F[b + RC0 + j - 1, a]
+            F[b + RT0, a], F[b + RC0, a] = t, F[b + CNT, a]
         r_burst, rule_b, obs_b, mu_b = 0.0, RULE_STRONG, 0.0, 0.0
+        r_scan, n_scan = 0.0, 0.0
         if in_burst and warm:
             # the whole burst, and its last minutes (a delivery that starts inside a long organic burst)
             r_burst, rule_b, obs_b, mu_b = _test(F[b + B_N, a], F[b + B_K, a], usual_k, p[P_MIN_K_BURST],
                                                  p[P_G_BURST])
             r_fast = _test(F[b + FN, a], F[b + FK, a], usual_k, p[P_MIN_K_FAST], p[P_G_BURST])[0]
             r_burst = max(r_burst, r_fast)
+            # the scan: at a strong engagement, the SCAN_K - 1 strong ones after the SCAN_K-th last came within how
+            # few engagements (a slow delivery's first minutes, before the windows hold enough); tested once per
+            # strong engagement, so its bound P_G_SCAN is per strong engagement, not per event
+            if st > 0.0 and not math.isnan(F[b + RC0 + SCAN_K - 1, a]):
+                n_after = F[b + CNT, a] - F[b + RC0 + SCAN_K - 1, a]
+                r_scan = poisson_g(SCAN_K - 1.0, n_after * usual_k) / p[P_G_SCAN]
+                n_scan = n_after + 1.0
         post = post_h[i] if k != FOLLOW else np.uint64(0)
         ipost = E_POST_FOL if k == FOLLOW else E_POST_ENG
         fresh = False
-        if r_burst >= 1.0:
+        if r_scan >= 1.0 and r_burst < 1.0:
+            fresh = _raise(F, I, a, b, ipost, r_scan, CLASS_BURST, RULE_STRONG, float(SCAN_K), n_scan * usual_k,
+                           n_scan, usual_k, F[b + RT0 + SCAN_K - 1, a], t, F[b + B_L, a], F[b + B_C, a],
+                           F[b + B_G, a], F[b + B_NEW, a], post)
+        elif r_burst >= 1.0:
             fresh = _raise(F, I, a, b, ipost, r_burst, CLASS_BURST, rule_b, obs_b, mu_b, F[b + B_N, a],
                            usual_k if rule_b == RULE_STRONG else usual_s, F[b + B_START, a], t, F[b + B_L, a],
                            F[b + B_C, a], F[b + B_G, a], F[b + B_NEW, a], post)
@@ -295,7 +323,8 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
                            F[b + CU_C, a], F[b + CU_G, a], 0.0, post)
         if fresh:
             new_flag[a] |= 2 if b == FOL else 1
-        if r_slow < 0.5 and r_burst < 0.5 and cu_r < 0.5:  # learn only from windows that do not look anomalous
+        # learn only from windows that do not look anomalous
+        if r_slow < 0.5 and r_burst < 0.5 and r_scan < 0.5 and cu_r < 0.5:
             F[b + BN, a] += 1.0
             F[b + HL, a] += is_like
             F[b + HC, a] += is_comment

@@ -861,6 +861,7 @@ class PParams:
     min_k_fast: float
     warm: float
     shift_ratio: float
+    g_scan: float
 
 
 def poisson_g(k: float, mu: float) -> float:
@@ -885,6 +886,9 @@ class PChannel:
     cusum: float = 0.0
     run_start: float = math.nan
     run: dict[str, float] = field(default_factory=lambda: dict.fromkeys("n k mu l c g".split(), 0.0))
+    # scan test: engagements so far, and (time, count) at the last SCAN_K strong ones, newest first
+    count: float = 0.0
+    strong_at: list[tuple[float, float]] = field(default_factory=list)
     # flag
     score: float = 0.0
     first: float = math.nan
@@ -892,6 +896,9 @@ class PChannel:
     ev: dict[str, float] = field(default_factory=dict)
     post: int = 0
     churn: float = 0.0
+
+
+SCAN_K = 4  # strong engagements the scan test looks back over
 
 
 class NaivePurchases:
@@ -979,12 +986,23 @@ class NaivePurchases:
                 ch.run[key] += v
             cu_r = ch.cusum / p.g_slow
             r_shift = cu_r if ch.run["k"] >= p.min_k_slow else 0.0
+        ch.count += 1
+        if st:
+            ch.strong_at = [(t, ch.count), *ch.strong_at][:SCAN_K]
         r_burst, obs_b, mu_b = 0.0, 0.0, 0.0
+        r_scan = n_scan = 0.0
         if in_burst and warm:
             r_burst, obs_b, mu_b = test(ch.burst["n"], ch.burst["k"], p.min_k_burst, p.g_burst)
             r_burst = max(r_burst, test(ch.fast["n"], ch.fast["k"], p.min_k_fast, p.g_burst)[0])
+            if st and len(ch.strong_at) == SCAN_K:
+                n_after = ch.count - ch.strong_at[-1][1]
+                r_scan = poisson_g(SCAN_K - 1, n_after * usual_k) / p.g_scan
+                n_scan = n_after + 1
         post = e.post if e.kind != FOLLOW else 0
-        if r_burst >= 1.0:
+        if r_scan >= 1.0 and r_burst < 1.0:
+            self._raise(ch, e.account, c, r_scan, 0.0, SCAN_K, n_scan * usual_k, n_scan, usual_k, ch.strong_at[-1][0],
+                        t, ch.burst["l"], ch.burst["c"], ch.burst["g"], ch.burst["new"], post)
+        elif r_burst >= 1.0:
             self._raise(ch, e.account, c, r_burst, 0.0, obs_b, mu_b, ch.burst["n"], usual_k, ch.burst_start, t,
                         ch.burst["l"], ch.burst["c"], ch.burst["g"], ch.burst["new"], post)
         elif r_slow >= 1.0:
@@ -994,7 +1012,7 @@ class NaivePurchases:
             r = ch.run
             self._raise(ch, e.account, c, r_shift, 2.0, r["k"], r["mu"], r["n"], r["mu"] / r["n"], ch.run_start, t,
                         r["l"], r["c"], r["g"], 0.0, post)
-        if r_slow < 0.5 and r_burst < 0.5 and cu_r < 0.5:
+        if r_slow < 0.5 and r_burst < 0.5 and r_scan < 0.5 and cu_r < 0.5:
             ch.base["n"] += 1
             ch.base["l"] += like
             ch.base["c"] += comment

@@ -179,7 +179,8 @@ def test_first_seen_eviction_after_a_restore_is_the_uninterrupted_one(seed: int)
 
 SMALL = PurchaseParams(slow_halflife_s=3_600.0, baseline_halflife_s=6 * 3_600.0, burst_hold_s=600.0,
                        prior_events=50.0, burst_min_strong=3.0, burst_g=4.0, slow_min_strong=4.0, slow_g=6.0,
-                       fast_halflife_s=300.0, fast_min_strong=2.0, warm_new_share=0.6, burst_chi2=6.0)
+                       fast_halflife_s=300.0, fast_min_strong=2.0, warm_new_share=0.6, burst_chi2=6.0,
+                       scan_g=3.0)
 
 
 def _ref_params(p: PurchaseParams) -> naive.PParams:
@@ -187,7 +188,7 @@ def _ref_params(p: PurchaseParams) -> naive.PParams:
                          p.burst_min_events, p.burst_hold_s, p.prior_events, p.prior_strong_share,
                          p.prior_suspicious_share, p.burst_min_strong, p.burst_g, p.slow_min_strong, p.slow_g,
                          p.learn_g, p.fast_halflife_s, p.fast_min_strong, p.warm_new_share,
-                         p.shift_ratio)
+                         p.shift_ratio, p.scan_g)
 
 
 def _stream(seed: int, n: int = 1_500) -> list[naive.PEvent]:
@@ -242,6 +243,8 @@ def test_purchase_kernel_matches_reference(seed: int) -> None:
         assert f[k.B_N] == ch.burst["n"] and f[k.B_K] == ch.burst["k"]
         assert f[k.CU] == pytest.approx(ch.cusum, rel=1e-9, abs=1e-12) and f[k.CU_N] == ch.run["n"]
         assert f[k.CU_K] == ch.run["k"] and f[k.CU_MU] == pytest.approx(ch.run["mu"], rel=1e-9)
+        assert f[k.CNT] == ch.count and [(f[k.RT0 + j], f[k.RC0 + j]) for j in range(len(ch.strong_at))] == \
+            ch.strong_at
         if math.isnan(ch.first):
             assert math.isnan(f[k.FIRST])
             continue
@@ -421,6 +424,33 @@ def test_bought_burst_is_flagged_with_the_post_named(lot: int) -> None:
     assert f.evidence["delivery"] == "burst" and f.evidence["post_id"] == "star:p1"
     assert "star:p1" in f.reasons[0] and "usual share" in f.reasons[0]
     assert f.evidence["low_quality"] >= 5 and f.evidence["expected"] < f.evidence["low_quality"] / 10
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_slow_delivery_is_flagged_at_its_fourth_fake_account(seed: int) -> None:
+    """100 likes over 3 hours (a vendor's slowest burst) on a creator with a small organic audience: the scan test
+    flags at the fourth new fake account, before the windows hold the 4-5 the burst tests need."""
+    rng = np.random.default_rng(seed)
+    people, lot = 2_000, 100
+    profiles = [_real(f"p{i}") for i in range(people)] + [_fake(f"b{j}") for j in range(lot)]
+    history = _history(rng, people)
+    start = T0 + 48 * 3_600 + 600
+    organic = [_like(5_000_000 + i, float(t), f"p{rng.integers(people)}")
+               for i, t in enumerate(np.sort(start - 3_600 + rng.uniform(0, 4 * 3_600, 60)))]
+    bought = [_like(6_000_000 + j, float(t), f"b{j}")
+              for j, t in enumerate(np.sort(start + rng.uniform(0, 3 * 3_600, lot)))]
+    stream = sorted(organic + bought, key=lambda e: e.ts)
+    first = {}
+    for scan_g in (PurchaseParams().scan_g, 1e9):  # the scan test on, and off
+        core = PartitionCore(0, CoreParams(purchases=PurchaseParams(scan_g=scan_g)))
+        core.step_profiles(profiles, range(len(profiles)))
+        _feed(core, stream, _feed(core, history), per=10)
+        star = core.table.lookup("star")
+        assert star is not None
+        (f,) = [f for f in core.score(star).flags if f.kind == "purchased_engagement"]
+        first[scan_g] = f.first_ts
+    assert first[PurchaseParams().scan_g] == bought[3].ts
+    assert first[1e9] > bought[3].ts  # without it, later
 
 
 def test_checkpoint_restores_first_seen_sketch_and_post_names() -> None:
