@@ -71,6 +71,7 @@ class PurchaseParams:
     slow_g: float = 14.0  # the same bound as a burst's: the slow window moves slowly, so its tests are few
     scan_g: float = 10.0  # the scan test's bound e^-G per strong engagement (~1 in 100-500 events: e^-14.6..-16.2)
     shift_ratio: float = 3.0  # the shift test looks for this many times the usual share of strong engagements
+    warm_min_others: float = 20.0  # ... nor while the other creators' engagements in the slow window are fewer
     warm_new_share: float = 0.9  # nothing is tested while this share of the other creators' engagers is first seen
     learn_g: float = 2.0  # low-quality engagements are learned as usual only while the slow window's G is below this
     sketch_rows: int = 4
@@ -91,6 +92,7 @@ class PurchaseParams:
         p[k.P_WARM] = self.warm_new_share
         p[k.P_SHIFT_RATIO] = self.shift_ratio
         p[k.P_G_SCAN] = self.scan_g
+        p[k.P_MIN_OTHERS] = self.warm_min_others
         return p
 
 

@@ -14,14 +14,16 @@ Two channels per creator, each a block of ``NC`` float columns at ``ENG`` (likes
    comments and generic comments;
 4. tests the burst (as a whole, and its fast window) and the slow window against the creator's own usual shares
    (its baseline, plus a prior of ``P_PRIOR_N`` events where new accounts are as often suspicious as anybody:
-   ``P_PRIOR_SUSP`` times the partition's current share of first-seen engagers, floored at ``P_PRIOR_STRONG``).
-   While that share is ``P_WARM`` or more (a stream's first hours, when every account is new) no engagement
-   counts as strong and nothing is tested: ``k`` strong engagements where ``mu = n * usual`` were expected count
-   when ``k >= P_MIN_K*`` and the Poisson log-likelihood ratio ``G = k ln(k / mu) - (k - mu)`` reaches ``P_G*``
-   (``P(X >= k) <= exp(-G)`` for ``X ~ Poisson(mu)``: the false-positive bound of each test). Suspicious accounts
-   that engaged before are composition evidence, not a rule: bots roam over every creator's posts (the bot
-   detector flags them, and the audience score counts them), and a quiet creator's posts can hold more of them
-   than of its people;
+   ``P_PRIOR_SUSP`` times the partition's current share of first-seen engagers among those that do not look
+   suspicious, floored at ``P_PRIOR_STRONG``).
+   While that share is ``P_WARM`` or more (a stream's first hours, when every account is new), or the other
+   creators' engagements in the window are fewer than ``P_MIN_OTHERS`` (a sparse stream: the share is unknown),
+   no engagement counts as strong and nothing is tested: ``k`` strong engagements where ``mu = n * usual`` were
+   expected count when ``k >= P_MIN_K*`` and the Poisson log-likelihood ratio ``G = k ln(k / mu) - (k - mu)``
+   reaches ``P_G*`` (``P(X >= k) <= exp(-G)`` for ``X ~ Poisson(mu)``: the false-positive bound of each test).
+   Suspicious accounts that engaged before are composition evidence, not a rule: bots roam over every creator's
+   posts (the bot detector flags them, and the audience score counts them), and a quiet creator's posts can hold
+   more of them than of its people;
 5. learns the baseline from the event unless the window it is in looks anomalous (``G >= P_G* / 2``, the shift
    test's statistic included), and its low-quality counts only while the slow window holds no more of them than
    usual and the shift test's statistic before the event is below ``P_LEARN_G``: a detector must not learn from
@@ -66,7 +68,7 @@ E_CLASS, E_RULE, E_N, E_K, E_MU, E_USUAL, E_START, E_END, E_L, E_C, E_G, E_UL, E
 CH_UNF = 45  # unfollows by suspicious accounts since the flag (FOL channel)
 E_SCORE = 46  # score of the evidence's window
 FN, FK = 47, 48  # fast window (half-life P_FAST_HL): events, strong ones
-SW = 49  # slow window: first-seen engagers
+SW = 49  # slow window: first-seen engagers that do not look suspicious
 # shift test (Page's CUSUM): statistic; its run's start, events, strong ones, expected strong ones, likes, comments,
 # generic comments
 CU, CU_T0, CU_N, CU_K, CU_MU, CU_L, CU_C, CU_G = range(50, 58)
@@ -102,9 +104,10 @@ E_POST_ENG, E_POST_FOL = 0, 1
 N_I = 2
 I_DEFAULTS = np.zeros(N_I, dtype=np.int64)
 CLASS_BURST, CLASS_DRIP, CLASS_SHIFT = 0.0, 1.0, 2.0
-#: partition state (``pstat``): time-weighted engagements and first-seen ones of every creator (half-life
-#: P_SLOW_HL), the time they were decayed to, and the source position of the last event they count (their replay
-#: guard: they are checkpointed in a record of their own, apart from the creators' chunks)
+#: partition state (``pstat``): time-weighted engagements by accounts that do not look suspicious, and the
+#: first-seen ones among them, of every creator (half-life P_SLOW_HL), the time they were decayed to, and the source
+#: position of the last event they count (their replay guard: they are checkpointed in a record of their own, apart
+#: from the creators' chunks)
 PS_N, PS_NEW, PS_LAST, PS_POS = 0, 1, 2, 3
 PSTAT_DEFAULTS = np.array([0.0, 0.0, -np.inf, -1.0])
 RULE_STRONG = 0.0  # the only rule so far: new suspicious accounts (E_RULE keeps room for more)
@@ -112,8 +115,8 @@ RULE_STRONG = 0.0  # the only rule so far: new suspicious accounts (E_RULE keeps
 # params vector
 (P_SLOW_HL, P_BASE_HL, P_TICK, P_DECAY, P_CHI2, P_BURST_MIN, P_HOLD, P_PRIOR_N, P_PRIOR_STRONG, P_PRIOR_SUSP,
  P_MIN_K_BURST, P_G_BURST, P_MIN_K_SLOW, P_G_SLOW, P_LEARN_G, P_FAST_HL, P_MIN_K_FAST, P_WARM, P_SHIFT_RATIO,
- P_G_SCAN) = range(20)
-N_P = 20
+ P_G_SCAN, P_MIN_OTHERS) = range(21)
+N_P = 21
 
 
 @njit(**NJIT_OPTIONS)
@@ -189,8 +192,9 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
                     pstat[PS_N] *= fp
                     pstat[PS_NEW] *= fp
                 pstat[PS_LAST] = t
-            pstat[PS_N] += 1.0
-            pstat[PS_NEW] += 1.0 if new[i] else 0.0
+            if not susp[i]:  # bought accounts elsewhere on the partition must not hide this creator's
+                pstat[PS_N] += 1.0
+                pstat[PS_NEW] += 1.0 if new[i] else 0.0
             pstat[PS_POS] = pos[i]
         a = acct[i]
         if not claim(a, offset[i], chunk_off, chunk_shift, dirty):
@@ -216,13 +220,17 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
                 F[b + SW, a] *= fs
             F[b + LAST, a] = t
         is_new = 1.0 if new[i] else 0.0
-        F[b + SW, a] += is_new
+        plain = 0.0 if susp[i] else 1.0
+        F[b + SW, a] += is_new * plain
         # the share among the *other* creators' engagers (the partition's window less this creator's: they decay
-        # alike), so that a burst of new accounts on a quiet partition does not hide itself
-        others = pstat[PS_N] - F[b + SN, a] - 1.0
+        # alike), so that a burst of new accounts on a quiet partition does not hide itself; counted over the
+        # accounts that do not look suspicious, so that a purchase elsewhere does not hide one here either
+        others = pstat[PS_N] - (F[b + SN, a] - F[b + SS, a]) - plain
         new_share = (pstat[PS_NEW] - F[b + SW, a]) / others if others >= 1.0 else 0.0
         new_share = min(1.0, max(0.0, new_share))
-        warm = new_share < p[P_WARM]
+        # ... and while the other creators' engagements are too few to tell that share (a sparse stream, where a
+        # creator alone in the window would get the floor of the prior whatever its audience), neither
+        warm = new_share < p[P_WARM] and others >= p[P_MIN_OTHERS]
         st, su = 1.0 if strong[i] and warm else 0.0, 1.0 if susp[i] else 0.0
         # the prior: new accounts are suspicious as often as anybody (P_PRIOR_SUSP), floored
         prior = p[P_PRIOR_N]

@@ -862,6 +862,7 @@ class PParams:
     warm: float
     shift_ratio: float
     g_scan: float
+    min_others: float
 
 
 def poisson_g(k: float, mu: float) -> float:
@@ -939,13 +940,14 @@ class NaivePurchases:
                 self.part_n *= f
                 self.part_new *= f
             self.part_last = t
-        self.part_n += 1
-        self.part_new += e.new
-        ch.slow["w"] += e.new
-        others = self.part_n - ch.slow["n"] - 1
+        plain = 0.0 if e.susp else 1.0  # the share of first-seen engagers is counted over unsuspicious ones
+        self.part_n += plain
+        self.part_new += e.new * plain
+        ch.slow["w"] += e.new * plain
+        others = self.part_n - (ch.slow["n"] - ch.slow["s"]) - plain
         share = (self.part_new - ch.slow["w"]) / others if others >= 1 else 0.0
         share = min(1.0, max(0.0, share))
-        warm = share < p.warm
+        warm = share < p.warm and others >= p.min_others
         st, su = float(e.strong and warm), float(e.susp)
         prior_k, prior_s = max(p.prior_strong, share * p.prior_susp), p.prior_susp
         ms = max(ch.node.score(t, p.tick_s, p.decay), e.post_score)

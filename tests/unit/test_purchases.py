@@ -188,7 +188,7 @@ def _ref_params(p: PurchaseParams) -> naive.PParams:
                          p.burst_min_events, p.burst_hold_s, p.prior_events, p.prior_strong_share,
                          p.prior_suspicious_share, p.burst_min_strong, p.burst_g, p.slow_min_strong, p.slow_g,
                          p.learn_g, p.fast_halflife_s, p.fast_min_strong, p.warm_new_share,
-                         p.shift_ratio, p.scan_g)
+                         p.shift_ratio, p.scan_g, p.warm_min_others)
 
 
 def _stream(seed: int, n: int = 1_500) -> list[naive.PEvent]:
