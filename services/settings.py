@@ -52,6 +52,9 @@ class Settings(BaseSettings):
         default=86_400.0, gt=0, description="events timed further than this after the wall clock go to the DLQ")
     batch_max_messages: int = Field(default=5_000, ge=1, description="Kafka messages handed to the core at once")
     checkpoint_interval_s: float = Field(default=2.0, gt=0, description="wall seconds between checkpoints")
+    checkpoint_delivery_timeout_s: float = Field(
+        default=30.0, gt=0, description="wall seconds a checkpoint's records may take to be acknowledged by the "
+                                        "broker; past it the events they cover stay unacked until a later one")
     dedup_capacity: int = Field(
         default=1 << 18, ge=1024,
         description="event ids remembered per partition to drop re-sent duplicates (8+8 bytes each)")

@@ -215,19 +215,37 @@ class WorkerRuntime:
         if owned is not None:
             self.revoke(set(self.proc.cores) - owned)
         cuts = self.proc.checkpoint()
+        sent = []
         for p, entries in cuts.items():
             for key, blob in entries:
-                self.cp_topic.send_soon(key=key.encode(), value=blob, partition=p)  # None: a tombstone
+                sent.append(self.cp_topic.send_soon(key=key.encode(), value=blob, partition=p))  # None: tombstone
                 metrics.CHECKPOINT_BYTES.inc(len(blob or b""))
         if self.stream is None:
             return
         # the checkpoint is on the broker before any offset it covers can be committed: Faust's commit does not
         # flush the producer, so acking at once let a commit overtake the records (a crash then lost the events)
-        if self.app.producer.started:  # not in Faust's agent test context, which runs no producer
-            await self.app.producer.flush()
+        if self.app.producer.started and not await self._delivered(sent):
+            return  # the events stay held: acked after a later checkpoint that was delivered
         for p in cuts:
             for ev in self.held.pop(p, []):
                 await self.stream.ack(ev)
+
+    async def _delivered(self, sent: list[Any]) -> bool:
+        """Wait until the broker has acknowledged the checkpoint records ``sent`` (and so, the buffer being one
+        queue, everything sent before them). Faust's ``producer.flush()`` is no such guarantee: it returns as soon
+        as no message left its buffer for 0.1 s, which happens whenever the client's own buffer is full; acks after
+        it let a commit overtake the records, and a crash then lost the events they covered."""
+        if not sent:
+            await self.app.producer.flush()
+            return True
+        # asyncio.wait, not wait_for: a timeout must not cancel the records, which are still on their way
+        done, pending = await asyncio.wait(sent, timeout=self.settings.checkpoint_delivery_timeout_s)
+        failed = [f.exception() or "cancelled" for f in done if f.cancelled() or f.exception() is not None]
+        if pending or failed:
+            log.warning("checkpoint of %d records not confirmed by the broker (%d pending, %d failed%s): its events "
+                        "stay unacked", len(sent), len(pending), len(failed), f": {failed[0]!r}" if failed else "")
+            return False
+        return True
 
     def revoke(self, partitions: set[int]) -> None:
         self.proc.revoke(sorted(partitions))

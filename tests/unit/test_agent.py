@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -48,3 +49,21 @@ async def test_agent_batches_events_into_the_core_and_dead_letters_bad_input() -
     await runtime.checkpoint()
     assert not runtime.held
 
+
+
+@pytest.mark.asyncio
+async def test_checkpoint_acks_wait_for_the_broker_to_acknowledge_every_record() -> None:
+    """Events are acked only once every checkpoint record is acknowledged: one still on its way (Faust's flush
+    returns anyway after 0.1 s without progress) or failed holds them back, and waiting cancels nothing."""
+    _, runtime = create_app(Settings(kafka_bootstrap="127.0.0.1:1", partitions=1,
+                                     checkpoint_delivery_timeout_s=0.05))
+    loop = asyncio.get_running_loop()
+    done, late, failed = loop.create_future(), loop.create_future(), loop.create_future()
+    done.set_result(None)
+    failed.set_exception(RuntimeError("broker said no"))
+    assert await runtime._delivered([done])
+    assert not await runtime._delivered([done, late])
+    assert not late.cancelled()  # the record is still on its way, and may yet arrive
+    late.set_result(None)
+    assert await runtime._delivered([done, late])
+    assert not await runtime._delivered([done, failed])
