@@ -71,7 +71,7 @@ class PurchaseParams:
     slow_g: float = 14.0  # the same bound as a burst's: the slow window moves slowly, so its tests are few
     scan_g: float = 10.0  # the scan test's bound e^-G per strong engagement (~1 in 100-500 events: e^-14.6..-16.2)
     shift_ratio: float = 3.0  # the shift test looks for this many times the usual share of strong engagements
-    warm_min_others: float = 20.0  # ... nor while the other creators' engagements in the slow window are fewer
+    warm_min_others: float = 20.0  # fewer other creators' engagements in the slow window: the share is unknown
     warm_new_share: float = 0.9  # nothing is tested while this share of the other creators' engagers is first seen
     learn_g: float = 2.0  # low-quality engagements are learned as usual only while the slow window's G is below this
     sketch_rows: int = 4

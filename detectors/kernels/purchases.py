@@ -16,9 +16,9 @@ Two channels per creator, each a block of ``NC`` float columns at ``ENG`` (likes
    (its baseline, plus a prior of ``P_PRIOR_N`` events where new accounts are as often suspicious as anybody:
    ``P_PRIOR_SUSP`` times the partition's current share of first-seen engagers among those that do not look
    suspicious, floored at ``P_PRIOR_STRONG``).
-   While that share is ``P_WARM`` or more (a stream's first hours, when every account is new), or the other
-   creators' engagements in the window are fewer than ``P_MIN_OTHERS`` (a sparse stream: the share is unknown),
-   no engagement counts as strong and nothing is tested: ``k`` strong engagements where ``mu = n * usual`` were
+   While the other creators' engagements in the window are fewer than ``P_MIN_OTHERS`` (a sparse stream), that
+   share is unknown and taken as 1. While it is ``P_WARM`` or more (a stream's first hours, when every account is
+   new), no engagement counts as strong and nothing is tested: ``k`` strong engagements where ``mu = n * usual`` were
    expected count when ``k >= P_MIN_K*`` and the Poisson log-likelihood ratio ``G = k ln(k / mu) - (k - mu)``
    reaches ``P_G*`` (``P(X >= k) <= exp(-G)`` for ``X ~ Poisson(mu)``: the false-positive bound of each test).
    Suspicious accounts that engaged before are composition evidence, not a rule: bots roam over every creator's
@@ -226,11 +226,14 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
         # alike), so that a burst of new accounts on a quiet partition does not hide itself; counted over the
         # accounts that do not look suspicious, so that a purchase elsewhere does not hide one here either
         others = pstat[PS_N] - (F[b + SN, a] - F[b + SS, a]) - plain
-        new_share = (pstat[PS_NEW] - F[b + SW, a]) / others if others >= 1.0 else 0.0
-        new_share = min(1.0, max(0.0, new_share))
-        # ... and while the other creators' engagements are too few to tell that share (a sparse stream, where a
-        # creator alone in the window would get the floor of the prior whatever its audience), neither
-        warm = new_share < p[P_WARM] and others >= p[P_MIN_OTHERS]
+        # while the other creators' engagements are too few to tell that share (a sparse stream, or a creator alone
+        # on its partition), it is taken as 1 for the prior (as if every engager were new: a lone creator would
+        # otherwise get the prior's floor whatever its audience), and the tests run
+        if others >= p[P_MIN_OTHERS]:
+            new_share = min(1.0, max(0.0, (pstat[PS_NEW] - F[b + SW, a]) / others))
+            warm = new_share < p[P_WARM]
+        else:
+            new_share, warm = 1.0, True
         st, su = 1.0 if strong[i] and warm else 0.0, 1.0 if susp[i] else 0.0
         # the prior: new accounts are suspicious as often as anybody (P_PRIOR_SUSP), floored
         prior = p[P_PRIOR_N]

@@ -945,9 +945,11 @@ class NaivePurchases:
         self.part_new += e.new * plain
         ch.slow["w"] += e.new * plain
         others = self.part_n - (ch.slow["n"] - ch.slow["s"]) - plain
-        share = (self.part_new - ch.slow["w"]) / others if others >= 1 else 0.0
-        share = min(1.0, max(0.0, share))
-        warm = share < p.warm and others >= p.min_others
+        if others >= p.min_others:
+            share = min(1.0, max(0.0, (self.part_new - ch.slow["w"]) / others))
+            warm = share < p.warm
+        else:  # too few to tell: as if every engager were new, for the prior
+            share, warm = 1.0, True
         st, su = float(e.strong and warm), float(e.susp)
         prior_k, prior_s = max(p.prior_strong, share * p.prior_susp), p.prior_susp
         ms = max(ch.node.score(t, p.tick_s, p.decay), e.post_score)
