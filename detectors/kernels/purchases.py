@@ -76,7 +76,9 @@ CU, CU_T0, CU_N, CU_K, CU_MU, CU_L, CU_C, CU_G = range(50, 58)
 SCAN_K = 4
 CNT = 58
 RT0, RC0 = 59, 59 + SCAN_K
-NC = 59 + 2 * SCAN_K
+# slow window: the engagements the partition's share of first-seen engagers counts (all but new suspicious ones)
+SO = 59 + 2 * SCAN_K
+NC = SO + 1
 ENG, FOL = 0, NC
 N_F = 2 * NC
 _CH_DEFAULTS = np.zeros(NC)
@@ -85,17 +87,21 @@ _CH_DEFAULTS[[M_TICK, M_T0, B_START, FIRST, FLAST, E_START, E_END, CU_T0]] = np.
 _CH_DEFAULTS[B_UNTIL] = -np.inf
 _CH_DEFAULTS[RT0 : RC0 + SCAN_K] = np.nan
 F_DEFAULTS = np.concatenate([_CH_DEFAULTS, _CH_DEFAULTS])
-#: columns per channel before the shift test (checkpoints of that layout are upgraded by :func:`upgrade_f`)
-NC_V1 = 50
+#: columns per channel of earlier layouts, which checkpoints may hold (upgraded by :func:`upgrade_f`): before the
+#: shift test, and before SO
+NC_V1, NC_V2 = 50, SO
 
 
 def upgrade_f(old: np.ndarray) -> np.ndarray | None:
-    """Float columns of a checkpoint written before the shift test, in this layout (the test starts afresh)."""
-    if old.shape[0] != 2 * NC_V1:
+    """Float columns of a checkpoint of an earlier layout, in this one: the columns added since start afresh (a
+    shift test's run from nothing; SO from 0, so the creator's own engagements are not taken off the partition's
+    until the slow window has renewed itself)."""
+    nc = old.shape[0] // 2
+    if old.shape[0] % 2 or nc not in (NC_V1, NC_V2):
         return None
     new = np.repeat(F_DEFAULTS.reshape(-1, 1), old.shape[1], axis=1)
-    new[ENG : ENG + NC_V1] = old[:NC_V1]
-    new[FOL : FOL + NC_V1] = old[NC_V1:]
+    new[ENG : ENG + nc] = old[:nc]
+    new[FOL : FOL + nc] = old[nc:]
     return new
 
 
@@ -104,10 +110,10 @@ E_POST_ENG, E_POST_FOL = 0, 1
 N_I = 2
 I_DEFAULTS = np.zeros(N_I, dtype=np.int64)
 CLASS_BURST, CLASS_DRIP, CLASS_SHIFT = 0.0, 1.0, 2.0
-#: partition state (``pstat``): time-weighted engagements by accounts that do not look suspicious, and the
-#: first-seen ones among them, of every creator (half-life P_SLOW_HL), the time they were decayed to, and the source
-#: position of the last event they count (their replay guard: they are checkpointed in a record of their own, apart
-#: from the creators' chunks)
+#: partition state (``pstat``): time-weighted engagements of every creator but those by new suspicious accounts (a
+#: purchase's), and the first-seen ones among them (half-life P_SLOW_HL), the time they were decayed to, and the
+#: source position of the last event they count (their replay guard: they are checkpointed in a record of their
+#: own, apart from the creators' chunks)
 PS_N, PS_NEW, PS_LAST, PS_POS = 0, 1, 2, 3
 PSTAT_DEFAULTS = np.array([0.0, 0.0, -np.inf, -1.0])
 RULE_STRONG = 0.0  # the only rule so far: new suspicious accounts (E_RULE keeps room for more)
@@ -192,7 +198,7 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
                     pstat[PS_N] *= fp
                     pstat[PS_NEW] *= fp
                 pstat[PS_LAST] = t
-            if not susp[i]:  # bought accounts elsewhere on the partition must not hide this creator's
+            if not strong[i]:  # bought (new, suspicious) accounts elsewhere on the partition must not hide these
                 pstat[PS_N] += 1.0
                 pstat[PS_NEW] += 1.0 if new[i] else 0.0
             pstat[PS_POS] = pos[i]
@@ -218,14 +224,18 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
                 F[b + FN, a] *= ff
                 F[b + FK, a] *= ff
                 F[b + SW, a] *= fs
+                F[b + SO, a] *= fs
             F[b + LAST, a] = t
         is_new = 1.0 if new[i] else 0.0
-        plain = 0.0 if susp[i] else 1.0
-        F[b + SW, a] += is_new * plain
+        counted = 0.0 if strong[i] else 1.0
+        F[b + SW, a] += is_new * counted
+        F[b + SO, a] += counted
         # the share among the *other* creators' engagers (the partition's window less this creator's: they decay
-        # alike), so that a burst of new accounts on a quiet partition does not hide itself; counted over the
-        # accounts that do not look suspicious, so that a purchase elsewhere does not hide one here either
-        others = pstat[PS_N] - (F[b + SN, a] - F[b + SS, a]) - plain
+        # alike), so that a burst of new accounts on a quiet partition does not hide itself; counted over all but new
+        # suspicious accounts, so that a purchase elsewhere does not hide one here either. Old suspicious accounts
+        # count: they are history as much as anybody's, and a bot score that arrives mid-stream must not make a
+        # partition look younger than it is
+        others = pstat[PS_N] - F[b + SO, a] - counted
         # while the other creators' engagements are too few to tell that share (a sparse stream, or a creator alone
         # on its partition), it is taken as 1 for the prior (as if every engager were new: a lone creator would
         # otherwise get the prior's floor whatever its audience), and the tests run

@@ -876,7 +876,7 @@ def poisson_g(k: float, mu: float) -> float:
 @dataclass
 class PChannel:
     last: float = -math.inf
-    slow: dict[str, float] = field(default_factory=lambda: dict.fromkeys("n k s l c g w".split(), 0.0))
+    slow: dict[str, float] = field(default_factory=lambda: dict.fromkeys("n k s l c g w o".split(), 0.0))
     base: dict[str, float] = field(default_factory=lambda: dict.fromkeys("n k s l c g".split(), 0.0))
     fast: dict[str, float] = field(default_factory=lambda: dict.fromkeys("n k".split(), 0.0))
     node: NaiveNode = field(default_factory=NaiveNode)
@@ -940,11 +940,13 @@ class NaivePurchases:
                 self.part_n *= f
                 self.part_new *= f
             self.part_last = t
-        plain = 0.0 if e.susp else 1.0  # the share of first-seen engagers is counted over unsuspicious ones
-        self.part_n += plain
-        self.part_new += e.new * plain
-        ch.slow["w"] += e.new * plain
-        others = self.part_n - (ch.slow["n"] - ch.slow["s"]) - plain
+        # the share of first-seen engagers is counted over all but new suspicious accounts (a purchase's)
+        counted = 0.0 if e.strong else 1.0
+        self.part_n += counted
+        self.part_new += e.new * counted
+        ch.slow["w"] += e.new * counted
+        ch.slow["o"] += counted
+        others = self.part_n - ch.slow["o"] - counted
         if others >= p.min_others:
             share = min(1.0, max(0.0, (self.part_new - ch.slow["w"]) / others))
             warm = share < p.warm

@@ -3,6 +3,7 @@ of :mod:`tests.unit.naive`, and its behaviour through the batch step (bought bur
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 
@@ -263,6 +264,22 @@ def test_purchase_kernel_matches_reference(seed: int) -> None:
     assert raised == len(ref.raised)
 
 
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 100_000), share=st.floats(0.1, 1.0))
+def test_old_accounts_scored_as_bots_elsewhere_change_nothing_for_a_creator(seed: int, share: float) -> None:
+    """A bot score reaches an account whenever its actions are released, mid-stream, at a moment that depends on the
+    run's timing. On an account already seen it must not move the partition's share of first-seen engagers, so the
+    other creators' tests (here creator 0's, every column) are those of a run where nobody was scored."""
+    events = _stream(seed)
+    rng = random.Random(seed)
+    scored = [dataclasses.replace(e, susp=True) if e.account != 0 and not e.new and rng.random() < share else e
+              for e in events]
+    want, _, _ = _run_kernel(events, SMALL)
+    got, _, _ = _run_kernel(scored, SMALL)
+    np.testing.assert_array_equal(got[:, 0], want[:, 0])
+    assert not np.array_equal(got[:, 1:5], want[:, 1:5])  # the scored accounts' own creators do see them
+
+
 def test_reference_stream_raises_flags() -> None:
     """The streams above exercise the flags (a comparison of two silent runs would prove nothing)."""
     raised = sum(len(naive_run(seed).raised) for seed in range(10))
@@ -323,16 +340,20 @@ def test_a_shift_flag_reads_as_a_lasting_shift_with_its_run() -> None:
     assert flag.evidence["test"] == "shift" and flag.evidence["delivery"] == "drip"
 
 
-def test_a_checkpoint_of_the_layout_before_the_shift_test_is_upgraded() -> None:
+@pytest.mark.parametrize("nc", [k.NC_V1, k.NC_V2], ids=["before-shift-test", "before-SO"])
+def test_a_checkpoint_of_an_earlier_layout_is_upgraded(nc: int) -> None:
     events, _ = _thin_drip(0, drip_per_h=1.5)
     F, _, _ = _run_kernel(events, PurchaseParams())
-    old = np.concatenate([F[k.ENG : k.ENG + k.NC_V1], F[k.FOL : k.FOL + k.NC_V1]])
+    old = np.concatenate([F[k.ENG : k.ENG + nc], F[k.FOL : k.FOL + nc]])
     up = k.upgrade_f(old)
     assert up is not None and up.shape == F.shape
     for b in (k.ENG, k.FOL):
-        np.testing.assert_array_equal(up[b : b + k.NC_V1], F[b : b + k.NC_V1])
-        assert (up[b + k.CU] == 0).all() and np.isnan(up[b + k.CU_T0]).all()
+        np.testing.assert_array_equal(up[b : b + nc], F[b : b + nc])
+        assert (up[b + k.SO] == 0).all()
+        if nc == k.NC_V1:
+            assert (up[b + k.CU] == 0).all() and np.isnan(up[b + k.CU_T0]).all()
     assert k.upgrade_f(F) is None
+    assert k.upgrade_f(old[:-1]) is None
 
 
 def naive_run(seed: int) -> naive.NaivePurchases:
