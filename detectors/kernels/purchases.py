@@ -316,20 +316,25 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
                                                  p[P_G_BURST])
             r_fast = _test(F[b + FN, a], F[b + FK, a], usual_k, p[P_MIN_K_FAST], p[P_G_BURST])[0]
             r_burst = max(r_burst, r_fast)
-            # the scan: at a strong engagement, the SCAN_K - 1 strong ones after the SCAN_K-th last came within how
-            # few engagements (a slow delivery's first minutes, before the windows hold enough); tested once per
-            # strong engagement, so its bound P_G_SCAN is per strong engagement, not per event
-            if st > 0.0 and not math.isnan(F[b + RC0 + SCAN_K - 1, a]):
-                n_after = F[b + CNT, a] - F[b + RC0 + SCAN_K - 1, a]
-                r_scan = poisson_g(SCAN_K - 1.0, n_after * usual_k) / p[P_G_SCAN]
-                n_scan = n_after + 1.0
+        # the scan: at a strong engagement, the SCAN_K - 1 strong ones after the SCAN_K-th last came within how
+        # few engagements (a slow delivery's first minutes, before the windows hold enough); tested once per
+        # strong engagement, so its bound P_G_SCAN is per strong engagement, not per event. Inside a burst, or when
+        # the SCAN_K strong ones came within a burst's hold: a delivery at the creator's usual rate (a small creator,
+        # a slow vendor) opens no MIDAS burst, and only its composition gives it away
+        if st > 0.0 and warm and not math.isnan(F[b + RC0 + SCAN_K - 1, a]) and (
+                in_burst or t - F[b + RT0 + SCAN_K - 1, a] <= p[P_HOLD]):
+            n_after = F[b + CNT, a] - F[b + RC0 + SCAN_K - 1, a]
+            r_scan = poisson_g(SCAN_K - 1.0, n_after * usual_k) / p[P_G_SCAN]
+            n_scan = n_after + 1.0
         post = post_h[i] if k != FOLLOW else np.uint64(0)
         ipost = E_POST_FOL if k == FOLLOW else E_POST_ENG
         fresh = False
         if r_scan >= 1.0 and r_burst < 1.0:
+            # outside a burst there is no window of likes and comments to describe: none are claimed
+            w = 1.0 if in_burst else 0.0
             fresh = _raise(F, I, a, b, ipost, r_scan, CLASS_BURST, RULE_STRONG, float(SCAN_K), n_scan * usual_k,
-                           n_scan, usual_k, F[b + RT0 + SCAN_K - 1, a], t, F[b + B_L, a], F[b + B_C, a],
-                           F[b + B_G, a], F[b + B_NEW, a], post)
+                           n_scan, usual_k, F[b + RT0 + SCAN_K - 1, a], t, w * F[b + B_L, a], w * F[b + B_C, a],
+                           w * F[b + B_G, a], w * F[b + B_NEW, a], post)
         elif r_burst >= 1.0:
             fresh = _raise(F, I, a, b, ipost, r_burst, CLASS_BURST, rule_b, obs_b, mu_b, F[b + B_N, a],
                            usual_k if rule_b == RULE_STRONG else usual_s, F[b + B_START, a], t, F[b + B_L, a],
@@ -344,17 +349,20 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
                            F[b + CU_C, a], F[b + CU_G, a], 0.0, post)
         if fresh:
             new_flag[a] |= 2 if b == FOL else 1
-        # learn only from windows that do not look anomalous
-        if r_slow < 0.5 and r_burst < 0.5 and r_scan < 0.5 and cu_r < 0.5:
+        # learn only from windows that do not look anomalous, and nothing at all while the windows hold more
+        # low-quality engagements than usual, or the shift test's run that much evidence (two strong engagements
+        # closer than the usual share explains): a drip must not raise the usual share as fast as the window's, or it
+        # would never stand out. The engagement is skipped with its quality: learning the engagements without their
+        # low-quality ones pulled the usual share down whenever a window ran a little high (a viral post reaching
+        # people never seen before), until the rest of the burst stood out against it
+        elevated = warm and (poisson_g(F[b + SK, a], F[b + SN, a] * usual_k) >= p[P_LEARN_G] or
+                             cu_before >= p[P_LEARN_G])
+        if r_slow < 0.5 and r_burst < 0.5 and r_scan < 0.5 and cu_r < 0.5 and not elevated:
             F[b + BN, a] += 1.0
             F[b + HL, a] += is_like
             F[b + HC, a] += is_comment
             F[b + HG, a] += is_generic
-            # low-quality engagements are learned only while the windows hold no more of them than usual: a drip
-            # that raised the usual share as fast as the window's would never stand out; nor while the shift test's
-            # run holds that much evidence (two strong engagements closer than the usual share explains)
-            if warm and poisson_g(F[b + SK, a], F[b + SN, a] * usual_k) < p[P_LEARN_G] and cu_before < p[P_LEARN_G]:
-                F[b + BK, a] += st
+            F[b + BK, a] += st
             if poisson_g(F[b + SS, a], F[b + SN, a] * usual_s) < p[P_LEARN_G]:
                 F[b + BS, a] += su
     return applied

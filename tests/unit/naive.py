@@ -1000,14 +1000,16 @@ class NaivePurchases:
         if in_burst and warm:
             r_burst, obs_b, mu_b = test(ch.burst["n"], ch.burst["k"], p.min_k_burst, p.g_burst)
             r_burst = max(r_burst, test(ch.fast["n"], ch.fast["k"], p.min_k_fast, p.g_burst)[0])
-            if st and len(ch.strong_at) == SCAN_K:
-                n_after = ch.count - ch.strong_at[-1][1]
-                r_scan = poisson_g(SCAN_K - 1, n_after * usual_k) / p.g_scan
-                n_scan = n_after + 1
+        # the scan: in a burst, or over SCAN_K strong engagements within a burst's hold
+        if st and warm and len(ch.strong_at) == SCAN_K and (in_burst or t - ch.strong_at[-1][0] <= p.hold):
+            n_after = ch.count - ch.strong_at[-1][1]
+            r_scan = poisson_g(SCAN_K - 1, n_after * usual_k) / p.g_scan
+            n_scan = n_after + 1
         post = e.post if e.kind != FOLLOW else 0
         if r_scan >= 1.0 and r_burst < 1.0:
+            w = 1.0 if in_burst else 0.0  # no window of likes and comments outside a burst
             self._raise(ch, e.account, c, r_scan, 0.0, SCAN_K, n_scan * usual_k, n_scan, usual_k, ch.strong_at[-1][0],
-                        t, ch.burst["l"], ch.burst["c"], ch.burst["g"], ch.burst["new"], post)
+                        t, w * ch.burst["l"], w * ch.burst["c"], w * ch.burst["g"], w * ch.burst["new"], post)
         elif r_burst >= 1.0:
             self._raise(ch, e.account, c, r_burst, 0.0, obs_b, mu_b, ch.burst["n"], usual_k, ch.burst_start, t,
                         ch.burst["l"], ch.burst["c"], ch.burst["g"], ch.burst["new"], post)
@@ -1018,13 +1020,14 @@ class NaivePurchases:
             r = ch.run
             self._raise(ch, e.account, c, r_shift, 2.0, r["k"], r["mu"], r["n"], r["mu"] / r["n"], ch.run_start, t,
                         r["l"], r["c"], r["g"], 0.0, post)
-        if r_slow < 0.5 and r_burst < 0.5 and r_scan < 0.5 and cu_r < 0.5:
+        # nothing is learned while the windows run high (the engagement is skipped with its quality)
+        elevated = warm and (poisson_g(ch.slow["k"], ch.slow["n"] * usual_k) >= p.learn_g or cu_before >= p.learn_g)
+        if r_slow < 0.5 and r_burst < 0.5 and r_scan < 0.5 and cu_r < 0.5 and not elevated:
             ch.base["n"] += 1
             ch.base["l"] += like
             ch.base["c"] += comment
             ch.base["g"] += generic
-            if warm and poisson_g(ch.slow["k"], ch.slow["n"] * usual_k) < p.learn_g and cu_before < p.learn_g:
-                ch.base["k"] += st
+            ch.base["k"] += st
             if poisson_g(ch.slow["s"], ch.slow["n"] * usual_s) < p.learn_g:
                 ch.base["s"] += su
 
