@@ -25,11 +25,14 @@ Two channels per creator, each a block of ``NC`` float columns at ``ENG`` (likes
    posts (the bot detector flags them, and the audience score counts them), and a quiet creator's posts can hold
    more of them than of its people;
 5. learns the baseline from the event unless the window it is in looks anomalous (``G >= P_G* / 2``, the shift
-   test's statistic included), and its low-quality counts only while the slow window holds no more of them than
-   usual and the shift test's statistic before the event is below ``P_LEARN_G``: a detector must not learn from
-   what it flags, nor from a drip while it builds up.
+   test's statistic included), or the slow window holds more strong engagements than usual (``G >= P_LEARN_G``),
+   or the shift test's statistic before the event is ``P_LEARN_G`` or more: a detector must not learn from what it
+   flags, nor from a drip while it builds up. The event is then skipped whole, with its quality: learning the
+   engagements without their low-quality ones would pull the usual share down whenever a window runs a little high.
 
-The *scan* test, at each strong engagement inside a burst, asks within how many engagements the last
+The *scan* test, at each strong engagement inside a burst or whose last ``SCAN_K`` strong ones came within a
+burst's hold ``P_HOLD`` (a delivery at a small creator's usual rate opens no burst), asks within how many
+engagements the last
 ``SCAN_K`` strong ones came: ``SCAN_K - 1`` after the oldest of them where ``n * usual`` were expected, at
 ``G >= P_G_SCAN`` (a bound per strong engagement; these are a small share of all events, so the bound per event is
 tighter than the windows'). It flags a slow delivery after its first few accounts, before the windows fill.
