@@ -324,7 +324,7 @@ def purchase_update(kind: np.ndarray, ts: np.ndarray, acct: np.ndarray, offset: 
         # strong engagement, so its bound P_G_SCAN is per strong engagement, not per event. Inside a burst, or when
         # the SCAN_K strong ones came within a burst's hold: a delivery at the creator's usual rate (a small creator,
         # a slow vendor) opens no MIDAS burst, and only its composition gives it away
-        if st > 0.0 and warm and not math.isnan(F[b + RC0 + SCAN_K - 1, a]) and (
+        if st > 0.0 and not math.isnan(F[b + RC0 + SCAN_K - 1, a]) and (
                 in_burst or t - F[b + RT0 + SCAN_K - 1, a] <= p[P_HOLD]):
             n_after = F[b + CNT, a] - F[b + RC0 + SCAN_K - 1, a]
             r_scan = poisson_g(SCAN_K - 1.0, n_after * usual_k) / p[P_G_SCAN]

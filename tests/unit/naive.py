@@ -1001,7 +1001,7 @@ class NaivePurchases:
             r_burst, obs_b, mu_b = test(ch.burst["n"], ch.burst["k"], p.min_k_burst, p.g_burst)
             r_burst = max(r_burst, test(ch.fast["n"], ch.fast["k"], p.min_k_fast, p.g_burst)[0])
         # the scan: in a burst, or over SCAN_K strong engagements within a burst's hold
-        if st and warm and len(ch.strong_at) == SCAN_K and (in_burst or t - ch.strong_at[-1][0] <= p.hold):
+        if st and len(ch.strong_at) == SCAN_K and (in_burst or t - ch.strong_at[-1][0] <= p.hold):
             n_after = ch.count - ch.strong_at[-1][1]
             r_scan = poisson_g(SCAN_K - 1, n_after * usual_k) / p.g_scan
             n_scan = n_after + 1

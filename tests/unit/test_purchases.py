@@ -18,7 +18,7 @@ from detectors.kernels import purchases as k
 from detectors.kernels import seen as ks
 from detectors.purchases import PurchaseDetector, PurchaseParams, SeenAccounts
 from detectors.state import CHUNK_SHIFT
-from schemas.wire import EngagementEvent, ProfileSnapshot
+from schemas.wire import EngagementEvent, FlagRecord, ProfileSnapshot
 from tests.unit import naive
 
 T0 = 1_700_000_000.0
@@ -450,6 +450,21 @@ def test_bought_burst_is_flagged_with_the_post_named(lot: int) -> None:
     assert f.evidence["low_quality"] >= 5 and f.evidence["expected"] < f.evidence["low_quality"] / 10
 
 
+def _flag_with_and_without_scan(profiles: list[ProfileSnapshot], history: list[EngagementEvent],
+                                live: list[EngagementEvent]) -> dict[float, FlagRecord]:
+    """The star's ``purchased_engagement`` flag after the history and the live events, by ``scan_g``: the scan
+    test on, and off."""
+    out = {}
+    for scan_g in (PurchaseParams().scan_g, 1e9):
+        core = PartitionCore(0, CoreParams(purchases=PurchaseParams(scan_g=scan_g)))
+        core.step_profiles(profiles, range(len(profiles)))
+        _feed(core, sorted(live, key=lambda e: e.ts), _feed(core, history), per=10)
+        star = core.table.lookup("star")
+        assert star is not None
+        (out[scan_g],) = [f for f in core.score(star).flags if f.kind == "purchased_engagement"]
+    return out
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_slow_delivery_is_flagged_at_its_fourth_fake_account(seed: int) -> None:
     """100 likes over 3 hours (a vendor's slowest burst) on a creator with a small organic audience: the scan test
@@ -463,16 +478,7 @@ def test_slow_delivery_is_flagged_at_its_fourth_fake_account(seed: int) -> None:
                for i, t in enumerate(np.sort(start - 3_600 + rng.uniform(0, 4 * 3_600, 60)))]
     bought = [_like(6_000_000 + j, float(t), f"b{j}")
               for j, t in enumerate(np.sort(start + rng.uniform(0, 3 * 3_600, lot)))]
-    stream = sorted(organic + bought, key=lambda e: e.ts)
-    first = {}
-    for scan_g in (PurchaseParams().scan_g, 1e9):  # the scan test on, and off
-        core = PartitionCore(0, CoreParams(purchases=PurchaseParams(scan_g=scan_g)))
-        core.step_profiles(profiles, range(len(profiles)))
-        _feed(core, stream, _feed(core, history), per=10)
-        star = core.table.lookup("star")
-        assert star is not None
-        (f,) = [f for f in core.score(star).flags if f.kind == "purchased_engagement"]
-        first[scan_g] = f.first_ts
+    first = {g: f.first_ts for g, f in _flag_with_and_without_scan(profiles, history, organic + bought).items()}
     assert first[PurchaseParams().scan_g] == bought[3].ts
     assert first[1e9] > bought[3].ts  # without it, later
 
@@ -492,16 +498,9 @@ def test_delivery_at_the_creators_usual_rate_is_flagged_within_its_first_fake_ac
                for i, t in enumerate(np.concatenate([before, during]))]
     bought = [_like(6_000_000 + j, float(t), f"b{j}")
               for j, t in enumerate(np.sort(start + rng.uniform(0, 3 * 3_600, lot)))]
-    first = {}
-    for scan_g in (PurchaseParams().scan_g, 1e9):  # the scan test on, and off
-        core = PartitionCore(0, CoreParams(purchases=PurchaseParams(scan_g=scan_g)))
-        core.step_profiles(profiles, range(len(profiles)))
-        _feed(core, sorted(organic + bought, key=lambda e: e.ts), _feed(core, history), per=10)
-        star = core.table.lookup("star")
-        assert star is not None
-        (f,) = [f for f in core.score(star).flags if f.kind == "purchased_engagement"]
-        first[scan_g] = f.first_ts
-        assert f.evidence["delivery"] == "burst"
+    flags = _flag_with_and_without_scan(profiles, history, organic + bought)
+    assert all(f.evidence["delivery"] == "burst" for f in flags.values())
+    first = {g: f.first_ts for g, f in flags.items()}
     # at the fourth, or a little later when organic likes come between them
     assert bought[3].ts <= first[PurchaseParams().scan_g] <= bought[5].ts
     assert first[1e9] > bought[4].ts  # the rate tests alone wait for more
